@@ -1,0 +1,5 @@
+import sys
+
+from vjgan.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""footage stage of vjgan."""
