@@ -14,7 +14,7 @@ from vjgan.console import console
 from vjgan.errors import VjganError
 
 # Order is the order `vjgan --help` lists the stages in.
-COMMAND_MODULES = ["synth", "ingest"]
+COMMAND_MODULES = ["synth", "ingest", "train"]
 
 
 def build_parser() -> argparse.ArgumentParser:

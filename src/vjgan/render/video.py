@@ -1,0 +1,480 @@
+"""Clip writers: every rendered frame leaves vjgan through here, as H.264 mp4, ProRes mov, GIF or PNG frames.
+
+A clip is streamed, never held whole: `ClipWriter.write` hands a chunk of frames to an encoder thread
+through a queue of at most `QUEUE_CHUNKS` chunks, so a 10-minute 1080p render needs the memory of a few
+chunks, and the generator/compositor keeps working while the encoder (which releases the GIL) runs.
+Frame timing is exact: frame i has pts i in a time base of 1/fps, so n frames last exactly n / fps;
+an audio track is re-encoded to AAC and cut or padded with silence to that same duration.
+
+Video files are written to `<name>.partial` and renamed when complete, so a failed or interrupted render
+never leaves a file that looks finished. Adding a codec (issue 6: HAP, DXV) is one row in `CODECS`.
+"""
+
+import os
+import queue
+import re
+import threading
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+from rich.progress import ProgressColumn
+from rich.text import Text
+
+from vjgan.console import make_progress
+from vjgan.errors import AudioError, RenderError
+
+MAX_FRAME_SIZE_WH = (7680, 4320)  # largest output (8K UHD); portrait sizes up to the same pixel count
+MIN_FRAME_SIDE_PX = 16  # smallest output width or height
+QUEUE_CHUNKS = 2  # chunks waiting for the encoder thread; bounds the writer's memory to a few chunks
+AUDIO_RATE_HZ = 48_000  # AAC output sample rate
+AUDIO_BIT_RATE = 192_000  # AAC output bits per second (stereo)
+GIF_MAX_FPS = 50  # players slow GIF frame delays under 2/100 s down to 1/10 s
+GIF_PALETTE_SECONDS = 2.0  # a fresh palette is fitted to each stretch of this length
+GIF_BUFFER_BYTES = 64 * 2**20  # cap on the RGB frames buffered to fit one GIF palette
+GIF_PALETTE_SAMPLE_PX = 16_384  # pixels sampled from a stretch to fit its palette
+PNG_COMPRESS_LEVEL = 1  # zlib level 0-9; 1 writes 1080p frames several times faster than the default 6
+
+
+@dataclass(frozen=True)
+class VideoCodec:
+    """How one `--codec` is encoded: the FFmpeg encoder, the pixel format it is fed, where it may go."""
+
+    encoder: str  # FFmpeg encoder name
+    pix_fmt: str  # pixel format of the encoded stream
+    formats: tuple[str, ...]  # output formats (containers) that can hold it
+    options: dict[str, str] = field(default_factory=dict)  # encoder options
+
+
+# H.264: `superfast` is the fastest preset that keeps CABAC and the deblocking filter; on 2 CPU cores it
+# encodes 1080p30 faster than real time where `veryfast` does not (bench/render_io.py), and crf 18 buys
+# back most of the quality difference at a higher bit rate. ProRes 422 HQ is profile 3 of prores_ks.
+CODECS = {
+    "h264": VideoCodec("libx264", "yuv420p", ("mp4", "mov"), {"preset": "superfast", "crf": "18"}),
+    "prores": VideoCodec("prores_ks", "yuv422p10le", ("mov",), {"profile": "3", "vendor": "apl0"}),
+}
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    suffix: str  # file name suffix; "" = a directory
+    default_codec: str | None  # codec used when none is asked for; None = the format has its own encoder
+
+
+FORMATS = {
+    "mp4": OutputFormat(".mp4", "h264"),
+    "mov": OutputFormat(".mov", "prores"),  # .mov is what VJ software expects ProRes in
+    "gif": OutputFormat(".gif", None),
+    "png": OutputFormat("", None),
+}
+
+
+def parse_frame_size(text: str) -> tuple[int, int]:
+    """"1920x1080" -> (1920, 1080), refusing what no writer can produce."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match:
+        raise RenderError(f"size {text!r}: not WIDTHxHEIGHT; write it like 1920x1080")
+    frame_size_wh = (int(match[1]), int(match[2]))
+    check_frame_size(frame_size_wh)
+    return frame_size_wh
+
+
+def check_frame_size(frame_size_wh: tuple[int, int]) -> None:
+    """Even sides (H.264 and ProRes store colour at half width), at least 16 px, at most 8K's pixel count."""
+    width, height = frame_size_wh
+    max_width, max_height = MAX_FRAME_SIZE_WH
+    if min(width, height) < MIN_FRAME_SIDE_PX:
+        raise RenderError(f"size {width}x{height}: sides must be at least {MIN_FRAME_SIDE_PX} px")
+    if max(width, height) > max_width or width * height > max_width * max_height:
+        raise RenderError(f"size {width}x{height}: larger than {max_width}x{max_height}")
+    if width % 2 or height % 2:
+        even = f"{width + width % 2}x{height + height % 2}"
+        raise RenderError(f"size {width}x{height}: width and height must be even for video chroma; try {even}")
+
+
+def resolve_output(path: Path, codec: str | None, fmt: str | None) -> tuple[str, str | None]:
+    """The (format, codec) a clip at `path` is written in: the format from the suffix unless given."""
+    if fmt is None:
+        by_suffix = {spec.suffix: name for name, spec in FORMATS.items()}
+        if path.suffix.lower() not in by_suffix:
+            raise RenderError(f"{path}: unknown output type {path.suffix!r}; use .mp4, .mov, .gif or a folder for PNG")
+        fmt = by_suffix[path.suffix.lower()]
+    if fmt not in FORMATS:
+        raise RenderError(f"{path}: unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    suffix = FORMATS[fmt].suffix
+    if suffix and path.suffix.lower() != suffix:
+        raise RenderError(f"{path}: format {fmt} needs a {suffix} file name")
+    codec = codec or FORMATS[fmt].default_codec
+    if codec is None:
+        return fmt, None
+    if codec not in CODECS:
+        raise RenderError(f"{path}: unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
+    if fmt not in CODECS[codec].formats:
+        containers = " or ".join(FORMATS[name].suffix for name in CODECS[codec].formats)
+        raise RenderError(f"{path}: codec {codec} cannot be written as {fmt}; name the file {containers}")
+    return fmt, codec
+
+
+def open_writer(
+    path,
+    fps: float,
+    frame_size_wh: tuple[int, int],
+    codec: str | None = None,
+    fmt: str | None = None,
+    audio_path=None,
+    progress: bool = False,
+    total_frames: int | None = None,
+) -> "ClipWriter":
+    """A `ClipWriter` for a clip at `path`, after every check that can fail before rendering starts.
+
+    `fmt` defaults to the path's suffix (.mp4, .mov, .gif; no suffix = a folder of PNG frames) and
+    `codec` to the format's own (h264 for .mp4, prores for .mov). `audio_path` is muxed in as AAC,
+    trimmed or padded to the video's duration. `progress` shows a bar of `total_frames` with frames/s.
+    """
+    path = Path(path)
+    fmt, codec = resolve_output(path, codec, fmt)
+    check_frame_size(tuple(frame_size_wh))
+    rate = frame_rate(fps, path)
+    if fmt == "gif" and rate > GIF_MAX_FPS:
+        raise RenderError(f"{path}: {float(rate):g} fps is too fast for GIF players; render GIFs at {GIF_MAX_FPS} fps or less")
+    if audio_path is not None and fmt in ("gif", "png"):
+        raise RenderError(f"{path}: {fmt} output cannot carry the audio track; render .mp4 or .mov")
+    if fmt == "png":
+        encoder = PngEncoder(path)
+    else:
+        encoder = AvEncoder(path, fmt, codec, rate, tuple(frame_size_wh), audio_path)
+    return ClipWriter(encoder, path, tuple(frame_size_wh), progress, total_frames)
+
+
+def frame_rate(fps, path: Path) -> Fraction:
+    """fps as an exact fraction (30000/1001 stays NTSC-exact), refusing nonsense."""
+    try:
+        rate = Fraction(fps).limit_denominator(1001)
+    except (TypeError, ValueError):
+        raise RenderError(f"{path}: frame rate {fps!r} is not a number") from None
+    if not 0 < rate <= 1000:
+        raise RenderError(f"{path}: frame rate {fps} must be more than 0 and at most 1000")
+    return rate
+
+
+class ClipWriter:
+    """Streams `(n, H, W, 3)` uint8 RGB chunks to an encoder thread; a context manager.
+
+    Leaving the `with` block normally finishes the clip (and raises if the encoder failed); leaving it
+    by an exception discards the partial output. Chunks passed to `write` are encoded later, on the
+    thread: do not modify them in place afterwards.
+    """
+
+    def __init__(self, encoder, path: Path, frame_size_wh: tuple[int, int], progress: bool, total_frames: int | None):
+        self.path = path
+        self.frame_size_wh = frame_size_wh
+        self.frames_written = 0
+        self._encoder = encoder
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_CHUNKS)
+        self._error: BaseException | None = None
+        self._progress = make_progress(FramesPerSecondColumn()) if progress else None
+        if self._progress is not None:
+            self._task = self._progress.add_task(f"writing {path.name}", total=total_frames)
+            self._progress.start()
+        self._thread = threading.Thread(target=self._encode_queued, name="vjgan-encoder", daemon=True)
+        self._thread.start()
+
+    def write(self, frames: np.ndarray) -> None:
+        width, height = self.frame_size_wh
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != (height, width, 3):
+            raise ValueError(f"expected (n, {height}, {width}, 3) uint8 frames, got {frames.shape} {frames.dtype}")
+        self._raise_encoder_error()
+        self._queue.put(np.ascontiguousarray(frames))  # blocks while the encoder is QUEUE_CHUNKS behind
+        self.frames_written += len(frames)
+
+    def close(self) -> None:
+        """Finish the clip: drain the queue, flush the encoders, move the file into place."""
+        self._stop_thread()
+        try:
+            self._raise_encoder_error()
+            if self.frames_written == 0:
+                raise RenderError(f"{self.path}: no frames were rendered")
+            self._encoder.finish(self.frames_written)
+        except BaseException:
+            self._encoder.discard()
+            raise
+
+    def discard(self) -> None:
+        """Abandon the clip and remove what was written of it."""
+        self._stop_thread()
+        self._encoder.discard()
+
+    def __enter__(self) -> "ClipWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
+
+    def _encode_queued(self) -> None:
+        while (frames := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # keep draining so that `write` never blocks on a dead encoder
+            try:
+                self._encoder.encode(frames)
+            except BaseException as error:  # re-raised on the caller's thread
+                self._error = error
+            if self._progress is not None:
+                self._progress.advance(self._task, len(frames))
+
+    def _stop_thread(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._progress is not None:
+            self._progress.stop()
+
+    def _raise_encoder_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+
+class FramesPerSecondColumn(ProgressColumn):
+    def render(self, task) -> Text:
+        return Text(f"{task.speed or 0:.1f} frames/s")
+
+
+class AvEncoder:
+    """H.264/ProRes/GIF through PyAV into `<path>.partial`, renamed to `path` by `finish`."""
+
+    def __init__(self, path: Path, fmt: str, codec: str | None, rate: Fraction, frame_size_wh, audio_path):
+        self.path = path
+        self.partial_path = path.with_name(path.name + ".partial")
+        make_parent(path)
+        if path.is_dir():
+            raise RenderError(f"{path}: is a folder; give a file name for the clip")
+        audio = open_audio(Path(audio_path)) if audio_path is not None else None
+        container_options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+        try:
+            self.container = av.open(str(self.partial_path), "w", format=fmt, options=container_options)
+        except (OSError, av.FFmpegError) as error:
+            raise RenderError(f"{path}: cannot write here ({error})") from None
+        self.rate = rate
+        if codec is None:  # GIF
+            self.stream = add_video_stream(self.container, "gif", "pal8", rate, frame_size_wh, {})
+            self.gif = GifQuantizer(rate, frame_size_wh)
+        else:
+            spec = CODECS[codec]
+            self.stream = add_video_stream(self.container, spec.encoder, spec.pix_fmt, rate, frame_size_wh, spec.options)
+            self.gif = None
+        self.audio = AacFeed(audio, self.container) if audio is not None else None
+        self.frames_encoded = 0
+
+    def encode(self, frames: np.ndarray) -> None:
+        if self.gif is not None:
+            self._encode_video(self.gif.quantize(frames))
+        else:
+            self._encode_video([self._to_stream_format(rgb) for rgb in frames])
+        if self.audio is not None:  # keep audio interleaved with the video written so far
+            self.audio.encode_until(self._audio_samples(self.frames_encoded))
+
+    def finish(self, n_frames: int) -> None:
+        if self.gif is not None:
+            self._encode_video(self.gif.flush())
+        self._mux(self.stream.encode(None))
+        if self.audio is not None:
+            self.audio.finish(self._audio_samples(n_frames))
+        self.container.close()
+        os.replace(self.partial_path, self.path)
+
+    def discard(self) -> None:
+        try:
+            self.container.close()
+        except av.FFmpegError:
+            pass  # an incomplete file is removed next anyway
+        self.partial_path.unlink(missing_ok=True)
+
+    def _to_stream_format(self, rgb: np.ndarray) -> av.VideoFrame:
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        return frame.reformat(format=self.stream.pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG", threads=1)
+
+    def _encode_video(self, frames: list[av.VideoFrame]) -> None:
+        for frame in frames:
+            frame.pts = self.frames_encoded
+            frame.time_base = self.stream.codec_context.time_base
+            self._mux(self.stream.encode(frame))
+            self.frames_encoded += 1
+
+    def _audio_samples(self, n_frames: int) -> int:
+        return round(n_frames * AUDIO_RATE_HZ / self.rate)
+
+    def _mux(self, packets) -> None:
+        self.container.mux(packets)
+
+
+def make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RenderError(f"{path}: cannot create its folder ({error.strerror or error})") from None
+
+
+def add_video_stream(container, encoder: str, pix_fmt: str, rate: Fraction, frame_size_wh, options: dict):
+    """A stream whose time base is 1/fps, so that frame i is at pts i; tagged BT.709 like HD video."""
+    stream = container.add_stream(encoder, rate=rate)
+    stream.width, stream.height = frame_size_wh
+    stream.pix_fmt = pix_fmt
+    stream.options = dict(options)
+    stream.codec_context.time_base = 1 / rate
+    if pix_fmt != "pal8":
+        context = stream.codec_context
+        context.colorspace = context.color_primaries = context.color_trc = 1  # AVCOL_*_BT709
+        context.color_range = 1  # AVCOL_RANGE_MPEG: limited (TV) range, as players assume
+    return stream
+
+
+def open_audio(audio_path: Path):
+    """The track's container and audio stream, checked before anything is rendered."""
+    try:
+        container = av.open(str(audio_path))
+    except (OSError, av.FFmpegError) as error:
+        raise AudioError(f"{audio_path}: cannot read the audio track ({error})") from None
+    if not container.streams.audio:
+        container.close()
+        raise AudioError(f"{audio_path}: no audio stream")
+    return container
+
+
+class AacFeed:
+    """Decodes a track, resamples it to 48 kHz stereo and encodes AAC up to a given sample count.
+
+    Past the track's end it feeds silence, so the audio always lasts exactly as long as the video.
+    """
+
+    def __init__(self, source, container):
+        self.source = source
+        self.stream = container.add_stream("aac", rate=AUDIO_RATE_HZ, layout="stereo")
+        self.stream.bit_rate = AUDIO_BIT_RATE
+        self.container = container
+        self.resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE_HZ)
+        self.fifo = av.AudioFifo()
+        self.decoded = self._resampled_frames()
+        self.samples_encoded = 0
+
+    def encode_until(self, total_samples: int) -> None:
+        needed = total_samples - self.samples_encoded
+        if needed <= 0:
+            return
+        while self.fifo.samples < needed and (frame := next(self.decoded, None)) is not None:
+            self.fifo.write(frame)
+        chunk = self.fifo.read(min(needed, self.fifo.samples)) if self.fifo.samples else None
+        for frame in [chunk, silence(needed - (chunk.samples if chunk else 0))]:
+            if frame is not None:
+                frame.pts = self.samples_encoded
+                frame.time_base = Fraction(1, AUDIO_RATE_HZ)
+                self.container.mux(self.stream.encode(frame))
+                self.samples_encoded += frame.samples
+
+    def finish(self, total_samples: int) -> None:
+        self.encode_until(total_samples)
+        self.container.mux(self.stream.encode(None))
+        self.source.close()
+
+    def _resampled_frames(self):
+        path = self.source.name
+        try:
+            for frame in self.source.decode(self.source.streams.audio[0]):
+                for resampled in self.resampler.resample(frame):
+                    resampled.pts = None  # the fifo counts samples itself
+                    yield resampled
+            yield from self.resampler.resample(None)
+        except av.FFmpegError as error:
+            raise AudioError(f"{path}: cannot decode the audio track ({error})") from None
+
+
+def silence(n_samples: int) -> av.AudioFrame | None:
+    if n_samples <= 0:
+        return None
+    frame = av.AudioFrame.from_ndarray(np.zeros((2, n_samples), np.float32), format="fltp", layout="stereo")
+    frame.sample_rate = AUDIO_RATE_HZ
+    return frame
+
+
+class GifQuantizer:
+    """RGB frames -> 8-bit palette frames, with a palette fitted to every stretch of GIF_PALETTE_SECONDS.
+
+    One global palette cannot serve a clip whose colours change (a training video goes from grey noise
+    to full colour); one palette per frame flickers. So frames are buffered per stretch (bounded by
+    GIF_BUFFER_BYTES), a median-cut palette is fitted to pixels sampled across the stretch, and each
+    frame is mapped to it with Floyd-Steinberg dithering, which hides banding in smooth GAN gradients.
+    """
+
+    def __init__(self, rate: Fraction, frame_size_wh):
+        width, height = frame_size_wh
+        frames_in_buffer = GIF_BUFFER_BYTES // (width * height * 3)
+        self.stretch_frames = max(1, min(round(GIF_PALETTE_SECONDS * rate), frames_in_buffer))
+        self.buffer: list[np.ndarray] = []
+        self.rng = np.random.default_rng(0)
+
+    def quantize(self, frames: np.ndarray) -> list[av.VideoFrame]:
+        out = []
+        for rgb in frames:
+            self.buffer.append(rgb)
+            if len(self.buffer) == self.stretch_frames:
+                out += self.flush()
+        return out
+
+    def flush(self) -> list[av.VideoFrame]:
+        if not self.buffer:
+            return []
+        palette_image, argb = self._fit_palette(self.buffer)
+        out = []
+        for rgb in self.buffer:
+            indices = Image.fromarray(rgb).quantize(palette=palette_image, dither=Image.Dither.FLOYDSTEINBERG)
+            out.append(av.VideoFrame.from_ndarray((np.asarray(indices), argb), format="pal8"))
+        self.buffer = []
+        return out
+
+    def _fit_palette(self, frames: list[np.ndarray]) -> tuple[Image.Image, np.ndarray]:
+        pixels = np.stack(frames).reshape(-1, 3)  # (n * H * W, 3)
+        side = int(np.sqrt(min(GIF_PALETTE_SAMPLE_PX, len(pixels))))
+        sample = pixels[self.rng.choice(len(pixels), side * side, replace=False)].reshape(side, side, 3)
+        palette_image = Image.fromarray(sample).quantize(256, method=Image.Quantize.MEDIANCUT, kmeans=1)
+        rgb = np.zeros((256, 3), np.uint8)
+        colours = np.array(palette_image.getpalette()[: 256 * 3], np.uint8).reshape(-1, 3)
+        rgb[: len(colours)] = colours
+        argb = np.concatenate([np.full((256, 1), 255, np.uint8), rgb], axis=1)  # (256, 4) opaque ARGB
+        return palette_image, argb
+
+
+class PngEncoder:
+    """A folder of `frame_000000.png`, ...; frames left over from a longer earlier render are removed."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        if folder.exists() and not folder.is_dir():
+            raise RenderError(f"{folder}: is a file; PNG frames need a folder")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RenderError(f"{folder}: cannot create the folder ({error.strerror or error})") from None
+        if not os.access(folder, os.W_OK):
+            raise RenderError(f"{folder}: folder is not writable")
+        self.frames_encoded = 0
+
+    def encode(self, frames: np.ndarray) -> None:
+        for rgb in frames:
+            Image.fromarray(rgb).save(self.frame_path(self.frames_encoded), compress_level=PNG_COMPRESS_LEVEL)
+            self.frames_encoded += 1
+
+    def finish(self, n_frames: int) -> None:
+        for stale in self.folder.glob("frame_*.png"):
+            index = stale.stem.removeprefix("frame_")
+            if index.isdigit() and int(index) >= n_frames:
+                stale.unlink()
+
+    def discard(self) -> None:
+        """Frames already written stay: each is a complete file, and the next render overwrites them."""
+
+    def frame_path(self, index: int) -> Path:
+        return self.folder / f"frame_{index:06d}.png"

@@ -1,0 +1,159 @@
+"""Every setting of a training run: one frozen dataclass, named presets, and its TOML form.
+
+The defaults are the original workflow (`seed96`): a 96x96 DCGAN trained with Adam(2e-4, 0.5) and
+weight decay 1e-5 on batches of 100, for 1000 "epochs" of 5000 images. The CLI starts from a preset
+and overrides single fields with `dataclasses.replace`; the resolved config is written into the run
+directory and into every checkpoint, so a run can always be reproduced and resumed.
+"""
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vjgan.errors import RunError, VjganError
+from vjgan.model.augment import parse_policy
+from vjgan.model.losses import LOSS_KINDS
+from vjgan.model.networks import ModelConfig
+
+PRECISIONS = ("auto", "fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+
+# Settings of one session rather than of the run: changing them on resume keeps the run's history.
+# (Training further with a larger `images_total` is the point of resuming; the rest only changes how
+# fast the same maths runs, or for how long this session may run.)
+SESSION_FIELDS = ("images_total", "minutes", "precision", "compile", "device")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    store: str = ""  # frame store directory (DATA_DIR/<genre>); set per run
+    batch_size: int = 100  # images per optimisation step, all ranks together
+    lr: float = 2e-4  # Adam learning rate of both networks
+    betas: tuple[float, float] = (0.5, 0.999)  # Adam (beta1, beta2)
+    weight_decay: float = 1e-5  # L2 penalty added to the gradients (the original's WeightDecay hook)
+    loss: str = "bce"  # "bce" (the original) or "hinge"
+    flip: bool = True  # mirror a random half of each real batch left-right
+    augment: str = ""  # DiffAugment policy, e.g. "color,translation,cutout"; "" = none
+    ema_half_life_images: int = 10_000  # images after which the EMA generator's memory halves
+    images_total: int = 5_000_000  # images to train on, all sessions together (1000 epochs x 5000)
+    snapshot_every_images: int = 5_000  # images between fixed-noise snapshots (one per original epoch)
+    checkpoint_every_images: int = 50_000  # images between checkpoints
+    log_every_steps: int = 50  # optimisation steps between log records (the only host syncs)
+    noise_bank_size: int = 64  # latent vectors in the fixed noise bank each snapshot renders
+    seed: int = 0  # the seed of every random choice in the run
+    precision: str = "auto"  # "auto" (bf16 where the hardware runs it natively), "fp32" or "bf16"
+    compile: bool = False  # torch.compile G and D (pays off on CUDA for long runs)
+    minutes: float | None = None  # wall-clock budget of this session in minutes; None = no limit
+    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
+
+    def __post_init__(self):
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        positive = ("batch_size", "ema_half_life_images", "images_total", "snapshot_every_images",
+                    "checkpoint_every_images", "log_every_steps", "noise_bank_size")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise VjganError(f"train setting {name}={getattr(self, name)}: must be at least 1")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise VjganError(f"train setting lr={self.lr}: must be a positive number")
+        if self.loss not in LOSS_KINDS:
+            raise VjganError(f"train setting loss={self.loss!r}: choose one of {', '.join(LOSS_KINDS)}")
+        if self.precision not in PRECISIONS:
+            raise VjganError(f"train setting precision={self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        if self.device not in DEVICES:
+            raise VjganError(f"train setting device={self.device!r}: choose one of {', '.join(DEVICES)}")
+        if self.minutes is not None and not self.minutes > 0:
+            raise VjganError(f"train setting minutes={self.minutes}: must be more than 0")
+        parse_policy(self.augment)
+
+
+PRESETS = {
+    "seed96": TrainConfig(),
+    # Suggested by the model side for small, self-similar VJ datasets: upsample+conv G with tanh,
+    # spectrally normalised D with a minibatch-stddev feature, hinge loss, DiffAugment, Gaussian z.
+    "modern": TrainConfig(
+        model=ModelConfig(arch="modern", spectral_norm=True, latent="normal"),
+        batch_size=64,
+        betas=(0.0, 0.99),
+        weight_decay=0.0,
+        loss="hinge",
+        augment="color,translation,cutout",
+    ),
+}
+
+
+def preset(name: str) -> TrainConfig:
+    if name not in PRESETS:
+        raise VjganError(f"preset {name!r}: unknown; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def with_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:
+    """`config` with the given fields replaced; `None` means "not given"; `model_*` names reach ModelConfig."""
+    given = {name: value for name, value in overrides.items() if value is not None}
+    model_fields = {name.removeprefix("model_"): value for name, value in given.items() if name.startswith("model_")}
+    train_fields = {name: value for name, value in given.items() if not name.startswith("model_")}
+    model = dataclasses.replace(config.model, **model_fields)
+    return dataclasses.replace(config, model=model, **train_fields)
+
+
+def with_epochs(config: TrainConfig, epochs: int, images_per_epoch: int | None = None) -> TrainConfig:
+    """The original's schedule form: `epochs` x `images_per_epoch` images, one snapshot per epoch."""
+    per_epoch = config.snapshot_every_images if images_per_epoch is None else images_per_epoch
+    return dataclasses.replace(config, images_total=epochs * per_epoch, snapshot_every_images=per_epoch)
+
+
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    """Plain values only (TOML and JSON have no None: an unset `minutes` is left out)."""
+    values = dataclasses.asdict(config)
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def config_from_dict(values: dict[str, Any], source: Path | str) -> TrainConfig:
+    """The inverse of `config_to_dict`; `source` names the file in the error for unknown settings."""
+    try:
+        model = ModelConfig(**values.get("model", {}))
+        return TrainConfig(**{**values, "model": model})
+    except TypeError as error:  # an unknown or missing field
+        raise RunError(f"{source}: not a vjgan train config ({error})") from None
+
+
+def write_config_toml(config: TrainConfig, path: Path) -> None:
+    import tomli_w
+
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(tomli_w.dumps(config_to_dict(config)))
+    temporary.replace(path)
+
+
+def read_config_toml(path: Path) -> TrainConfig:
+    try:
+        values = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise RunError(f"{path}: cannot read the run's config ({error})") from None
+    return config_from_dict(values, path)
+
+
+def run_setting_changes(stored: TrainConfig, wanted: TrainConfig) -> list[str]:
+    """Settings that differ between a run and a new request, as "name: old -> new" (session fields excepted)."""
+    old, new = _flatten(config_to_dict(stored)), _flatten(config_to_dict(wanted))
+    session = set(SESSION_FIELDS)
+    return [
+        f"{name}: {old.get(name)!r} -> {new.get(name)!r}"
+        for name in sorted(old.keys() | new.keys())
+        if name not in session and old.get(name) != new.get(name)
+    ]
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"model": {"width": 64}} -> {"model.width": 64}; tuples as lists so TOML and Python compare equal."""
+    flat = {}
+    for name, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{name}."))
+        else:
+            flat[prefix + name] = list(value) if isinstance(value, tuple) else value
+    return flat

@@ -1,0 +1,121 @@
+"""Data-parallel training under torchrun, and the same code as a no-op in a single process.
+
+Each rank samples its own share of every batch and computes its own gradients; one all-reduce per
+network per step averages them, so every rank applies the same Adam update and the weights stay
+identical. This is DDP's maths without its module wrapper: a GAN step runs D several times per
+backward and freezes D's weights during G's step, which DDP's hooks do not allow. BatchNorm stays
+per rank (as in the reference DCGAN, each rank normalises over its own share of the batch); its
+running statistics, used only by the EMA generator at snapshot time, are averaged before snapshots
+and checkpoints so that every rank holds the same model.
+
+torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; gloo carries the traffic on CPU, nccl on CUDA.
+"""
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Iterable, TypeVar
+
+import torch
+import torch.distributed as dist
+
+from vjgan.errors import RunError, VjganError
+from vjgan.train.hardware import pick_device
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int  # this process's rank, 0 .. size - 1
+    size: int  # processes training together
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 alone writes snapshots, checkpoints, logs and the progress bar."""
+        return self.rank == 0
+
+
+def start_world(device_name: str) -> World:
+    """One rank of a torchrun job when its environment says so, else a single process."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    device = pick_device(device_name, int(os.environ.get("LOCAL_RANK", "0")))
+    if size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return World(rank, size, device)
+
+
+def stop_world(world: World) -> None:
+    if world.size > 1 and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def average_gradients(parameters: Iterable[torch.nn.Parameter], world: World) -> None:
+    """Replace each rank's gradients by the mean over ranks, in one all-reduce."""
+    if world.size == 1:
+        return
+    grads = [p.grad for p in parameters if p.grad is not None]
+    flat = torch.cat([g.reshape(-1) for g in grads])  # (total parameters,)
+    dist.all_reduce(flat)
+    flat /= world.size
+    for grad, averaged in zip(grads, flat.split([g.numel() for g in grads])):
+        grad.copy_(averaged.view_as(grad))
+
+
+def average_buffers(module: torch.nn.Module, world: World) -> None:
+    """Mean of the floating-point buffers (BatchNorm running statistics) over ranks."""
+    if world.size == 1:
+        return
+    for buffer in module.buffers():
+        if buffer.is_floating_point():
+            dist.all_reduce(buffer)
+            buffer /= world.size
+
+
+def broadcast_module(module: torch.nn.Module, world: World) -> None:
+    """Make every rank's weights and buffers rank 0's."""
+    if world.size == 1:
+        return
+    for tensor in module.state_dict().values():
+        dist.broadcast(tensor, src=0)
+
+
+def mean_over_ranks(tensor: torch.Tensor, world: World) -> torch.Tensor:
+    if world.size == 1:
+        return tensor
+    total = tensor.clone()
+    dist.all_reduce(total)
+    return total / world.size
+
+
+def any_rank(flag: bool, world: World) -> bool:
+    """True on every rank when `flag` is true on at least one (a collective: all ranks must call it)."""
+    if world.size == 1:
+        return flag
+    value = torch.tensor([int(flag)], device=world.device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def gather_tensors(tensor: torch.Tensor, world: World) -> list[torch.Tensor]:
+    """Every rank's copy of a same-shaped tensor (e.g. a random generator's state), indexed by rank."""
+    if world.size == 1:
+        return [tensor]
+    local = tensor.to(world.device)
+    gathered = [torch.empty_like(local) for _ in range(world.size)]
+    dist.all_gather(gathered, local)
+    return [t.to(tensor.device) for t in gathered]
+
+
+def on_main_rank(world: World, action: Callable[[], T]) -> T | None:
+    """Run `action` on rank 0 only; when it fails, every rank raises, so no rank waits forever."""
+    result, error = None, None
+    if world.is_main:
+        try:
+            result = action()
+        except VjganError as caught:
+            error = caught
+    if any_rank(error is not None, world):
+        raise error or RunError("rank 0 could not prepare the run; see its message")
+    return result

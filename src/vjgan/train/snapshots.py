@@ -1,0 +1,135 @@
+"""The run's snapshot store: the fixed noise bank rendered as training goes, the progress video's source.
+
+`snapshots/frames.u8` is one raw uint8 array (S, bank_size, H, W, 3), grown by one row per snapshot;
+`snapshots/index.json` says how many rows are complete and at how many images seen each was taken.
+The index is the truth: it is replaced atomically after a row is written, so a process killed in the
+middle of an append leaves at most some bytes past the last indexed row, which are overwritten next
+time. No image file per snapshot and no plotting in the training loop: appending is one write.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from vjgan.errors import RunError
+
+SNAPSHOT_FORMAT = "vjgan-snapshots"
+SNAPSHOT_VERSION = 1
+FRAMES_FILE = "frames.u8"
+INDEX_FILE = "index.json"
+
+
+class SnapshotStore:
+    """Rows of `bank_size` frames of `size_px` (height, width), one row per snapshot."""
+
+    def __init__(self, folder: Path, bank_size: int, size_px: tuple[int, int], images_seen: list[int]):
+        self.folder = folder
+        self.bank_size = bank_size
+        self.size_px = size_px
+        self.images_seen = images_seen
+
+    @classmethod
+    def open(cls, run_dir: Path) -> "SnapshotStore":
+        """The snapshots of an existing run (for rendering the training-process video)."""
+        folder = Path(run_dir) / "snapshots"
+        index_path = folder / INDEX_FILE
+        if not index_path.is_file():
+            raise RunError(f"{run_dir}: no snapshots (no {index_path}); train the run first")
+        try:
+            index = json.loads(index_path.read_text())
+            if index.get("format") != SNAPSHOT_FORMAT:
+                raise ValueError(f"format is {index.get('format')!r}")
+            return cls(folder, int(index["bank_size"]), tuple(index["size_px"]), [int(n) for n in index["images_seen"]])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise RunError(f"{index_path}: not a vjgan snapshot index ({error})") from None
+
+    @classmethod
+    def open_for_writing(cls, run_dir: Path, bank_size: int, size_px: tuple[int, int]) -> "SnapshotStore":
+        """The run's store, created empty if it does not exist; refuses one of another bank or size."""
+        folder = Path(run_dir) / "snapshots"
+        if not (folder / INDEX_FILE).exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            store = cls(folder, bank_size, tuple(size_px), [])
+            store._write_index()
+            return store
+        store = cls.open(run_dir)
+        if (store.bank_size, store.size_px) != (bank_size, tuple(size_px)):
+            raise RunError(
+                f"{folder}: snapshots of {store.bank_size} frames of {store.size_px} px, but the run now makes "
+                f"{bank_size} of {tuple(size_px)} px; use another --run directory or --force to start over"
+            )
+        return store
+
+    def __len__(self) -> int:
+        return len(self.images_seen)
+
+    @property
+    def row_bytes(self) -> int:
+        height, width = self.size_px
+        return self.bank_size * height * width * 3
+
+    def frames(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Snapshots [start, stop) as (S, bank_size, H, W, 3) uint8."""
+        start, stop, _ = slice(start, stop).indices(len(self))
+        path = self.folder / FRAMES_FILE
+        if len(self) and (not path.is_file() or path.stat().st_size < len(self) * self.row_bytes):
+            raise RunError(f"{path}: shorter than its index says ({len(self)} snapshots); the run's snapshots are damaged")
+        if stop <= start:
+            return np.empty((0, self.bank_size, *self.size_px, 3), np.uint8)
+        shape = (len(self), self.bank_size, *self.size_px, 3)
+        rows = np.memmap(path, dtype=np.uint8, mode="r", shape=shape)
+        return np.array(rows[start:stop])
+
+    def append(self, images_seen: int, frames: np.ndarray) -> None:
+        """Add one snapshot: `frames` (bank_size, H, W, 3) uint8 taken after `images_seen` images."""
+        expected = (self.bank_size, *self.size_px, 3)
+        if frames.shape != expected or frames.dtype != np.uint8:
+            raise ValueError(f"snapshot frames {frames.shape} {frames.dtype}, expected {expected} uint8")
+        path = self.folder / FRAMES_FILE
+        with open(path, "r+b" if path.exists() else "wb") as file:
+            file.seek(len(self) * self.row_bytes)
+            file.write(np.ascontiguousarray(frames).tobytes())
+            file.truncate()
+        self.images_seen.append(int(images_seen))
+        self._write_index()
+
+    def truncate(self, images_seen: int) -> None:
+        """Forget snapshots taken after `images_seen` (they belong to training a resume repeats)."""
+        kept = [n for n in self.images_seen if n <= images_seen]
+        if len(kept) != len(self):
+            self.images_seen = kept
+            self._write_index()
+
+    def _write_index(self) -> None:
+        index = {
+            "format": SNAPSHOT_FORMAT,
+            "version": SNAPSHOT_VERSION,
+            "bank_size": self.bank_size,
+            "size_px": list(self.size_px),
+            "images_seen": self.images_seen,
+        }
+        path = self.folder / INDEX_FILE
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps(index))
+        temporary.replace(path)
+
+
+def grid(frames: np.ndarray) -> np.ndarray:
+    """(n, h, w, 3) uint8 -> one (rows * h, cols * w, 3) image, as square as n allows, black where empty."""
+    n, height, width, _ = frames.shape
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    padded = np.zeros((rows * cols, height, width, 3), np.uint8)
+    padded[:n] = frames
+    tiles = padded.reshape(rows, cols, height, width, 3)
+    return tiles.transpose(0, 2, 1, 3, 4).reshape(rows * height, cols * width, 3)
+
+
+def write_preview(path: Path, frames: np.ndarray) -> None:
+    """A PNG grid of one snapshot (bank_size, H, W, 3), replaced atomically so viewers never see half a file."""
+    temporary = path.with_name(path.name + ".tmp")
+    Image.fromarray(grid(frames)).save(temporary, format="PNG")
+    temporary.replace(path)

@@ -1,0 +1,106 @@
+"""DiffAugment: reproducible from a generator, per-sample, differentiable, reference strengths."""
+
+import pytest
+import torch
+
+from vjgan.errors import VjganError
+from vjgan.model.augment import diff_augment, parse_policy, random_flip
+
+ALL = "color,translation,cutout"
+
+
+def _images(n=6, size=16, seed=0) -> torch.Tensor:
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def test_same_generator_state_gives_identical_augmentation():
+    images = _images()
+    first = diff_augment(images, ALL, torch.Generator().manual_seed(3))
+    again = diff_augment(images, ALL, torch.Generator().manual_seed(3))
+    other = diff_augment(images, ALL, torch.Generator().manual_seed(4))
+    assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_saved_generator_state_resumes_the_same_sequence():
+    generator = torch.Generator().manual_seed(5)
+    diff_augment(_images(), ALL, generator)
+    state = generator.get_state()
+    expected = diff_augment(_images(seed=1), ALL, generator)
+    resumed = torch.Generator()
+    resumed.set_state(state)
+    assert torch.equal(diff_augment(_images(seed=1), ALL, resumed), expected)
+
+
+@pytest.mark.parametrize("policy", ["color", "translation", "cutout", ALL])
+def test_each_sample_gets_its_own_random_parameters(policy):
+    one = _images(n=1)
+    batch = one.expand(8, -1, -1, -1).contiguous()
+    augmented = diff_augment(batch, policy, torch.Generator().manual_seed(0))
+    distinct = {tuple(a.flatten().tolist()) for a in augmented}
+    assert len(distinct) >= 4
+
+
+@pytest.mark.parametrize("policy", ["color", "translation", "cutout", ALL])
+def test_gradients_flow_through_the_augmentation(policy):
+    images = _images().requires_grad_(True)
+    diff_augment(images, policy, torch.Generator().manual_seed(0)).square().sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+def test_translation_shifts_by_at_most_an_eighth_and_fills_with_zero():
+    images = _images(n=10, size=32) * 0.5 + 0.5  # strictly positive, so the zero fill is visible
+    moved = diff_augment(images, "translation", torch.Generator().manual_seed(1))
+    for original, shifted in zip(images, moved):
+        matches = []
+        for dy in range(-4, 5):
+            for dx in range(-4, 5):
+                expected = torch.zeros_like(original)
+                src = original[:, max(dy, 0) : 32 + min(dy, 0), max(dx, 0) : 32 + min(dx, 0)]
+                expected[:, max(-dy, 0) : 32 + min(-dy, 0), max(-dx, 0) : 32 + min(-dx, 0)] = src
+                matches.append(torch.equal(shifted, expected))
+        assert sum(matches) == 1  # exactly one shift within +-32/8 explains the output
+
+
+def test_cutout_zeroes_one_rectangle_of_at_most_half_each_side():
+    ones = torch.ones(20, 3, 16, 16)
+    cut = diff_augment(ones, "cutout", torch.Generator().manual_seed(2))
+    for image in cut:
+        holes = image[0] == 0
+        assert torch.equal(image[0], image[1]) and holes.any()
+        rows, cols = holes.any(1).nonzero().flatten(), holes.any(0).nonzero().flatten()
+        assert holes[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].all()  # one solid rectangle
+        assert len(rows) <= 8 and len(cols) <= 8
+    full_holes = [(image[0] == 0).sum().item() == 64 for image in cut]
+    assert any(full_holes)  # away from the border the rectangle is exactly half by half
+
+
+def test_colour_changes_stay_within_the_reference_strengths():
+    grey = torch.zeros(200, 3, 4, 4)
+    shifted = diff_augment(grey, "color", torch.Generator().manual_seed(0))
+    brightness = shifted.mean(dim=(1, 2, 3))  # saturation and contrast keep a flat grey's mean
+    assert brightness.min() >= -0.5 and brightness.max() <= 0.5
+    assert brightness.min() < -0.4 and brightness.max() > 0.4
+
+
+def test_augmentation_works_on_channels_last_images():
+    images = _images()
+    expected = diff_augment(images, ALL, torch.Generator().manual_seed(9))
+    got = diff_augment(images.contiguous(memory_format=torch.channels_last), ALL, torch.Generator().manual_seed(9))
+    torch.testing.assert_close(got, expected)
+
+
+def test_empty_policy_leaves_images_alone_and_unknown_names_are_refused():
+    images = _images()
+    assert diff_augment(images, "", torch.Generator()) is images
+    assert parse_policy(" color , cutout ") == ("color", "cutout")
+    with pytest.raises(VjganError, match="rotate"):
+        parse_policy("color,rotate")
+
+
+def test_random_flip_mirrors_some_images_and_keeps_the_rest():
+    images = _images(n=32)
+    flipped = random_flip(images, torch.Generator().manual_seed(0))
+    mirrored = [torch.equal(f, i.flip(2)) for f, i in zip(flipped, images)]
+    kept = [torch.equal(f, i) for f, i in zip(flipped, images)]
+    assert all(m or k for m, k in zip(mirrored, kept))
+    assert 4 < sum(mirrored) < 28
