@@ -35,12 +35,11 @@ def images_per_second(preset_name: str, batch_size: int | None, precision: str, 
     nets = build_networks(config, world)
     streams = make_streams(config.seed, world)
     amp_dtype = autocast_dtype(config.precision, world.device)
-    ema_beta = 0.5 ** (config.batch_size / config.ema_half_life_images)
     loss_sums = torch.zeros(2, device=world.device)
 
     def run(n_steps: int) -> None:
         for _ in range(n_steps):
-            loss_sums.add_(train_step(nets, frames, config.batch_size, config, streams, world, amp_dtype, ema_beta))
+            loss_sums.add_(train_step(nets, frames, config.batch_size, config, streams, world, amp_dtype))
         loss_sums.tolist()  # the host waits for the device once, as at a log step
 
     run(warmup_steps)

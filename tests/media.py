@@ -31,17 +31,19 @@ def write_video(
     options: dict | None = None,
     rotation: int | None = None,
     timestamps_seconds: list[float] | None = None,
+    container_options: dict | None = None,
 ) -> Path:
     """Encode `frames` (N, H, W, 3) uint8 RGB to `path`.
 
     `timestamps_seconds` gives each frame its own presentation time (variable frame rate);
-    `rotation` writes display-matrix rotation metadata (degrees) on the stream.
+    `rotation` writes a display matrix (degrees counter-clockwise, as `VideoFrame.rotation` reads it)
+    on the stream; `container_options` go to the muxer (e.g. {"movflags": "faststart"}).
     """
     path = Path(path)
     from fractions import Fraction
 
     rate = Fraction(fps).limit_denominator(1001)
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", options=container_options or {}) as container:
         stream = container.add_stream(codec, rate=rate)
         stream.width = frames.shape[2]
         stream.height = frames.shape[1]
@@ -49,7 +51,7 @@ def write_video(
         if options:
             stream.options = options
         if rotation is not None:
-            stream.metadata["rotate"] = str(rotation)
+            stream.set_display_rotation(rotation)
         if timestamps_seconds is not None:
             stream.codec_context.time_base = Fraction(1, 1000)
         for i, rgb in enumerate(frames):

@@ -76,6 +76,8 @@ def test_layouts_needing_more_samples_than_the_bank_are_refused():
         compose_batch(samples, Layout("grid", rows=3, cols=3), (64, 64))
     with pytest.raises(RenderError, match="sample 4"):
         compose_batch(samples, Layout("single", sample=4), (64, 64))
+    with pytest.raises(RenderError, match="does not fit"):
+        compose_batch(random_samples(1, 40, 3, 8, 8), Layout("grid", rows=40, cols=1), (64, 32))
 
 
 def test_unknown_layout_or_filter_is_refused():

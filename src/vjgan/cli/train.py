@@ -17,13 +17,16 @@ def register(subparsers) -> None:
         "Re-running the same command resumes; under torchrun it trains data-parallel.",
     )
     parser.add_argument("store", nargs="?", type=Path, metavar="DATA_DIR/GENRE", help="frame store made by vjgan ingest")
-    parser.add_argument("--run", dest="run_dir", type=Path, metavar="RUNS_DIR/NAME", help="run directory (created, or resumed)")
+    parser.add_argument(
+        "--run", "--run-dir", dest="run_dir", type=Path, metavar="RUNS_DIR/NAME",
+        help="run directory (created, or resumed); under torchrun write --run-dir (torchrun reads --run as its --run-path)",
+    )
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None, help="base settings (default: seed96)")
 
     schedule = parser.add_argument_group("schedule (in images seen)")
     total = schedule.add_mutually_exclusive_group()
     total.add_argument("--images", type=int, help="images to train on in all (raise it to train further)")
-    total.add_argument("--epochs", type=int, help="the original's form: epochs x --images-per-epoch images")
+    total.add_argument("--epochs", type=int, help="the original's form: epochs x images per epoch (default: the snapshot cadence)")
     schedule.add_argument("--images-per-epoch", type=int, help="images per epoch (with --epochs; one snapshot each)")
     schedule.add_argument("--minutes", type=float, help="stop cleanly after this many minutes (resume later)")
     schedule.add_argument("--snapshot-every", type=int, help="images between fixed-noise snapshots")
@@ -48,8 +51,12 @@ def register(subparsers) -> None:
     hardware.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None)
     hardware.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile G and D")
 
-    parser.add_argument("--force", action="store_true", help="start an existing run with other settings over")
-    parser.add_argument("--resume-from", type=Path, metavar="CHECKPOINT", help="continue from this checkpoint (e.g. after a NaN)")
+    restart = parser.add_mutually_exclusive_group()
+    restart.add_argument("--force", action="store_true", help="start an existing run over (e.g. with other settings)")
+    restart.add_argument(
+        "--resume-from", type=Path, metavar="CHECKPOINT",
+        help="continue from this checkpoint, dropping what came after it; training settings may change (e.g. after a NaN)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="one step on random frames, writing nothing")
     parser.set_defaults(run=run)
 

@@ -71,7 +71,9 @@ def plan_tiling(layout: Layout, n_samples: int, sample_hw: tuple[int, int], fram
         return Tiling((layout.sample,), 1, 1, (height, width))
     if layout.kind == "grid":
         scale = min(width / (layout.cols * sample_w), height / (layout.rows * sample_h))
-        cell_hw = (max(1, math.floor(sample_h * scale)), max(1, math.floor(sample_w * scale)))
+        cell_hw = (math.floor(sample_h * scale), math.floor(sample_w * scale))
+        if min(cell_hw) < 1:
+            raise RenderError(f"layout grid {layout.rows}x{layout.cols}: does not fit in {width}x{height} pixels")
         return Tiling(tuple(range(layout.rows * layout.cols)), layout.rows, layout.cols, cell_hw)
     rows, cols, cell_hw = wall_grid(n_samples, sample_hw, frame_size_wh)
     return Tiling(tuple(range(rows * cols)), rows, cols, cell_hw)
@@ -102,20 +104,18 @@ def cover_cell(rows: int, cols: int, sample_hw, frame_size_wh) -> tuple[int, int
 
 
 def compose_batch(images: torch.Tensor, layout: Layout, frame_size_wh: tuple[int, int], filter: str = "bicubic") -> torch.Tensor:
-    """(T, n, 3, h, w) samples in [-1, 1] -> (T, 3, H, W) output frames on the same device."""
+    """(T, n, 3, h, w) samples in [-1, 1] -> (T, 3, H, W) output frames on the same device.
+
+    The result is laid out channels-last in memory (a permuted view of (T, H, W, 3)), so that
+    `to_uint8_hwc` needs no transposing copy of the full-size frames.
+    """
     if filter not in FILTERS:
         raise RenderError(f"filter {filter!r}: choose one of {', '.join(FILTERS)}")
     n_frames, n_samples, _, sample_h, sample_w = images.shape
     tiling = plan_tiling(layout, n_samples, (sample_h, sample_w), frame_size_wh)
     tiles = images[:, list(tiling.samples)] if tiling.samples != tuple(range(n_samples)) else images
-    cells = resize_cover(tiles, tiling.cell_hw, filter)  # (T, rows * cols, 3, cell_h, cell_w)
-    cell_h, cell_w = tiling.cell_hw
-    canvas = (
-        cells.reshape(n_frames, tiling.rows, tiling.cols, 3, cell_h, cell_w)
-        .permute(0, 3, 1, 4, 2, 5)
-        .reshape(n_frames, 3, tiling.rows * cell_h, tiling.cols * cell_w)
-    )
-    return fit_centre(canvas, frame_size_wh)
+    cells = resize_cover_hwc(tiles, tiling.cell_hw, filter)  # (T, rows * cols, cell_h, cell_w, 3)
+    return arrange_centred(cells, tiling.rows, tiling.cols, frame_size_wh).permute(0, 3, 1, 2)
 
 
 def compose(images: torch.Tensor, layout: Layout, frame_size_wh: tuple[int, int], filter: str = "bicubic") -> torch.Tensor:
@@ -123,19 +123,29 @@ def compose(images: torch.Tensor, layout: Layout, frame_size_wh: tuple[int, int]
     return compose_batch(images[None], layout, frame_size_wh, filter)[0]
 
 
-def resize_cover(images: torch.Tensor, size_hw: tuple[int, int], filter: str) -> torch.Tensor:
-    """(..., h, w) -> (..., H, W): scaled to cover H x W, the overhang cropped equally on both sides."""
+def resize_cover_hwc(images: torch.Tensor, size_hw: tuple[int, int], filter: str) -> torch.Tensor:
+    """(..., 3, h, w) -> (..., H, W, 3): scaled to cover H x W, the overhang cropped equally on both sides.
+
+    Width first, then the small (..., h, W, 3) intermediate is made channels-last, so the height pass
+    (one matmul over all of W and the channels) writes the big output channels-last directly.
+    """
     in_h, in_w = images.shape[-2:]
     out_h, out_w = size_hw
     scale = max(out_h / in_h, out_w / in_w)  # output pixels per input pixel
-    weights_y = resample_weights(in_h, out_h, filter, out_h / scale)
-    weights_x = resample_weights(in_w, out_w, filter, out_w / scale)
-    weights_y = torch.from_numpy(weights_y).to(images.device, images.dtype)  # (out_h, in_h)
-    weights_x = torch.from_numpy(weights_x).to(images.device, images.dtype)  # (out_w, in_w)
-    # Contract the axis that leaves less work for the second matmul first.
-    if out_h * in_w * (in_h + out_w) <= in_h * out_w * (in_w + out_h):
-        return (weights_y @ images) @ weights_x.T  # (..., out_h, in_w) -> (..., out_h, out_w)
-    return weights_y @ (images @ weights_x.T)  # (..., in_h, out_w) -> (..., out_h, out_w)
+    weights_y, first_y = used_columns(resample_weights(in_h, out_h, filter, out_h / scale))  # (out_h, used_h)
+    weights_x, first_x = used_columns(resample_weights(in_w, out_w, filter, out_w / scale))  # (out_w, used_w)
+    weights_y = torch.from_numpy(weights_y).to(images.device, images.dtype)
+    weights_x = torch.from_numpy(weights_x).to(images.device, images.dtype)
+    used = images[..., first_y : first_y + weights_y.shape[1], first_x : first_x + weights_x.shape[1]]
+    wide = (used @ weights_x.T).movedim(-3, -1).contiguous()  # (..., used_h, out_w, 3)
+    columns = wide.flatten(-2)  # (..., used_h, out_w * 3)
+    return (weights_y @ columns).unflatten(-1, (out_w, 3))  # (..., out_h, out_w, 3)
+
+
+def used_columns(weights: np.ndarray) -> tuple[np.ndarray, int]:
+    """The weights restricted to the input pixels they use (a crop uses only the middle), and the first one's index."""
+    used = np.flatnonzero(weights.any(axis=0))
+    return np.ascontiguousarray(weights[:, used[0] : used[-1] + 1]), int(used[0])
 
 
 @lru_cache(maxsize=64)
@@ -184,27 +194,36 @@ def lanczos(x: np.ndarray) -> np.ndarray:
 KERNELS = {"bilinear": (triangle, 1.0), "bicubic": (keys_cubic, 2.0), "lanczos": (lanczos, float(LANCZOS_LOBES))}
 
 
-def fit_centre(canvas: torch.Tensor, frame_size_wh: tuple[int, int]) -> torch.Tensor:
-    """(T, 3, h, w) -> (T, 3, H, W): centre-cropped where larger, black (-1) around it where smaller."""
+def arrange_centred(cells: torch.Tensor, rows: int, cols: int, frame_size_wh: tuple[int, int]) -> torch.Tensor:
+    """(T, rows * cols, ch, cw, 3) cells -> (T, H, W, 3): the grid of cells centred in the frame.
+
+    A grid that overhangs (single, wall) is cropped, one that falls short (grid) sits on black (-1);
+    `plan_tiling` never makes one that does both. Either way the cells are copied once.
+    """
+    n_frames, _, cell_h, cell_w, _ = cells.shape
     width, height = frame_size_wh
-    canvas_h, canvas_w = canvas.shape[-2:]
-    top, left = max(0, (canvas_h - height) // 2), max(0, (canvas_w - width) // 2)
-    canvas = canvas[..., top : top + height, left : left + width]
-    if canvas.shape[-2:] == (height, width):
-        return canvas.contiguous()
-    frame = canvas.new_full((*canvas.shape[:-2], height, width), -1.0)
-    top, left = (height - canvas.shape[-2]) // 2, (width - canvas.shape[-1]) // 2
-    frame[..., top : top + canvas.shape[-2], left : left + canvas.shape[-1]] = canvas
+    grid = cells.unflatten(1, (rows, cols)).transpose(2, 3)  # (T, rows, ch, cols, cw, 3), a view
+    grid_h, grid_w = rows * cell_h, cols * cell_w
+    if grid_h >= height and grid_w >= width:
+        top, left = (grid_h - height) // 2, (grid_w - width) // 2
+        return grid.reshape(n_frames, grid_h, grid_w, 3)[:, top : top + height, left : left + width]
+    frame = cells.new_full((n_frames, height, width, 3), -1.0)
+    top, left = (height - grid_h) // 2, (width - grid_w) // 2
+    inner = frame[:, top : top + grid_h, left : left + grid_w]  # (T, grid_h, grid_w, 3), a view
+    inner.unflatten(2, (cols, cell_w)).unflatten(1, (rows, cell_h)).copy_(grid)
     return frame
 
 
 def to_uint8_hwc(frames: torch.Tensor) -> np.ndarray:
     """(T, 3, H, W) float in [-1, 1] on any device -> (T, H, W, 3) uint8 numpy, what the writers take.
 
-    Quantised and permuted on the device, so only a quarter of the float bytes cross to the host.
+    Quantised on the device, so only a quarter of the float bytes cross to the host. One pass reads
+    the frames in (T, H, W, 3) order, which is their memory order when they come from `compose_batch`.
     """
-    quantised = frames.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
-    return quantised.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    scaled = torch.empty(frames.shape[0], *frames.shape[2:], 3, device=frames.device, dtype=frames.dtype)
+    torch.mul(frames.permute(0, 2, 3, 1), 127.5, out=scaled)  # (T, H, W, 3)
+    quantised = scaled.add_(128).clamp_(0, 255).to(torch.uint8)  # +128 then truncation: round half up
+    return quantised.cpu().numpy()
 
 
 def from_uint8_hwc(frames: np.ndarray, device="cpu") -> torch.Tensor:

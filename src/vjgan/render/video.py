@@ -10,6 +10,7 @@ Video files are written to `<name>.partial` and renamed when complete, so a fail
 never leaves a file that looks finished. Adding a codec (issue 6: HAP, DXV) is one row in `CODECS`.
 """
 
+import itertools
 import os
 import queue
 import re
@@ -258,6 +259,8 @@ class AvEncoder:
         try:
             self.container = av.open(str(self.partial_path), "w", format=fmt, options=container_options)
         except (OSError, av.FFmpegError) as error:
+            if audio is not None:
+                audio.close()
             raise RenderError(f"{path}: cannot write here ({error})") from None
         self.rate = rate
         if codec is None:  # GIF
@@ -274,20 +277,22 @@ class AvEncoder:
         if self.gif is not None:
             self._encode_video(self.gif.quantize(frames))
         else:
-            self._encode_video([self._to_stream_format(rgb) for rgb in frames])
+            self._encode_video(self._to_stream_format(rgb) for rgb in frames)
         if self.audio is not None:  # keep audio interleaved with the video written so far
             self.audio.encode_until(self._audio_samples(self.frames_encoded))
 
     def finish(self, n_frames: int) -> None:
         if self.gif is not None:
             self._encode_video(self.gif.flush())
-        self._mux(self.stream.encode(None))
+        self.container.mux(self.stream.encode(None))
         if self.audio is not None:
             self.audio.finish(self._audio_samples(n_frames))
         self.container.close()
         os.replace(self.partial_path, self.path)
 
     def discard(self) -> None:
+        if self.audio is not None:
+            self.audio.source.close()
         try:
             self.container.close()
         except av.FFmpegError:
@@ -298,18 +303,15 @@ class AvEncoder:
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         return frame.reformat(format=self.stream.pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG", threads=1)
 
-    def _encode_video(self, frames: list[av.VideoFrame]) -> None:
+    def _encode_video(self, frames) -> None:
         for frame in frames:
             frame.pts = self.frames_encoded
             frame.time_base = self.stream.codec_context.time_base
-            self._mux(self.stream.encode(frame))
+            self.container.mux(self.stream.encode(frame))
             self.frames_encoded += 1
 
     def _audio_samples(self, n_frames: int) -> int:
         return round(n_frames * AUDIO_RATE_HZ / self.rate)
-
-    def _mux(self, packets) -> None:
-        self.container.mux(packets)
 
 
 def make_parent(path: Path) -> None:
@@ -383,11 +385,11 @@ class AacFeed:
     def _resampled_frames(self):
         path = self.source.name
         try:
-            for frame in self.source.decode(self.source.streams.audio[0]):
+            decoded = self.source.decode(self.source.streams.audio[0])
+            for frame in itertools.chain(decoded, [None]):  # None flushes the resampler's last samples
                 for resampled in self.resampler.resample(frame):
                     resampled.pts = None  # the fifo counts samples itself
                     yield resampled
-            yield from self.resampler.resample(None)
         except av.FFmpegError as error:
             raise AudioError(f"{path}: cannot decode the audio track ({error})") from None
 

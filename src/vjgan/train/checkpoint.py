@@ -137,6 +137,14 @@ def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Te
             index, key = name[len(start):].split(".", 1)
             state.setdefault(int(index), {})[key] = tensor
     optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
+    # Saved tensors are contiguous; give moment buffers their parameter's memory format (channels_last)
+    # again, which the foreach / fused Adam kernels need for their fast path.
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            values = optimizer.state.get(param, {})
+            for key, value in values.items():
+                if value.shape == param.shape and value.stride() != param.stride():
+                    values[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def load_generator(

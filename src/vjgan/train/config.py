@@ -69,6 +69,11 @@ class TrainConfig:
             raise VjganError(f"train setting minutes={self.minutes}: must be more than 0")
         parse_policy(self.augment)
 
+    @property
+    def ema_beta(self) -> float:
+        """EMA-G's decay per step: its memory halves every `ema_half_life_images` whatever the batch size."""
+        return 0.5 ** (self.batch_size / self.ema_half_life_images)
+
 
 PRESETS = {
     "seed96": TrainConfig(),

@@ -19,6 +19,9 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
             raise VjganError("device cuda: no CUDA device is available here; use --device cpu")
         device = torch.device("cuda", local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick its fastest kernels
+        torch.backends.cuda.matmul.allow_tf32 = True  # float32 runs use the tensor cores too
+        torch.backends.cudnn.allow_tf32 = True
         return device
     return torch.device("cpu")
 

@@ -84,7 +84,8 @@ class RunDir:
         os.replace(temporary, self.log_path)
 
     def write_noise_bank(self, noise_bank: torch.Tensor) -> None:
-        """The bank as latents (N, z_dim), for renderers that want the run's own faces of the model."""
+        """The bank (N, z_dim) in Gaussian space (convert with `latent_from_gaussian`), for renderers
+        that want to start from the faces the run's snapshots show."""
         temporary = self.noise_bank_path.with_name(self.noise_bank_path.name + ".tmp")
         save_file({"noise_bank": noise_bank.detach().cpu().contiguous()}, str(temporary))
         os.replace(temporary, self.noise_bank_path)

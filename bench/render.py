@@ -1,0 +1,134 @@
+"""Render speed: real-time factor of `render loop` and `render audio` at 1080p30 H.264, frames/s of `generate`.
+
+    .venv/bin/python bench/render.py                 # ~10 s clips, stage timings, then RESULTS.md
+    .venv/bin/python bench/render.py --seconds 4     # quicker
+    .venv/bin/python bench/render.py --no-write      # print only
+
+A `seed96` generator (96x96, z 100, width 64) with random DCGAN-initialised weights stands in for a
+trained one: the arithmetic is the same. The run is written to a temporary folder.
+"""
+
+import argparse
+import dataclasses
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from vjgan.model.networks import Generator
+from vjgan.render import clips, effects
+from vjgan.render.audio import analyse
+from vjgan.render.latent import loop_path
+from vjgan.render.layout import compose_batch, to_uint8_hwc
+from vjgan.render.music import synth_music
+from vjgan.render.pipeline import LatentRenderer, RenderConfig
+from vjgan.train.checkpoint import module_tensors, write_checkpoint
+from vjgan.train.config import TrainConfig, config_to_dict
+
+FRAME_SIZE_WH = (1920, 1080)
+FPS = 30
+
+
+def seed96_run(folder: Path) -> Path:
+    """A run directory holding one checkpoint of a freshly initialised seed96 generator."""
+    config = TrainConfig()
+    generator = Generator(config.model)
+    write_checkpoint(folder, module_tensors("G_ema", generator), {"config": config_to_dict(config), "counters": {"images_seen": 0}})
+    return folder
+
+
+def timed(function, repeats: int = 3) -> float:
+    """Seconds per call, best of `repeats` after one warm-up call."""
+    function()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def stage_timings(run_dir: Path, config: RenderConfig, track: Path) -> list[str]:
+    """Milliseconds per 1080p frame of each pipeline stage, batches of `config.chunk_frames`."""
+    lines = ["| stage (per 1080p frame, chunks of %d) | ms |" % config.chunk_frames, "| --- | ---: |"]
+    renderer, _ = clips.open_renderer(run_dir, None, config)
+    z_dim = renderer.generator.config.z_dim
+    latents = loop_path(config.chunk_frames, z_dim, seed=0)  # (t, z_dim)
+    for precision in ("fp32", "bf16"):
+        timed_renderer = LatentRenderer(renderer.generator, dataclasses.replace(config, precision=precision))
+        seconds = timed(lambda: timed_renderer.images(latents))
+        lines.append(f"| generator, {precision} | {seconds / config.chunk_frames * 1000:.1f} |")
+    samples = renderer.images(latents)[:, None]  # (t, 1, 3, 96, 96)
+    layout = config.layout_for("single")
+    for filter in ("nearest", "bicubic", "lanczos"):
+        seconds = timed(lambda: compose_batch(samples, layout, FRAME_SIZE_WH, filter))
+        lines.append(f"| upscale 96 -> 1080p, {filter} | {seconds / config.chunk_frames * 1000:.1f} |")
+    frames = compose_batch(samples, layout, FRAME_SIZE_WH, config.filter)
+    controls = analyse(track, FPS)
+    signals = effects.controls_for_frames(controls, 0, config.chunk_frames)
+    busy = {name: values * 0 + 1 for name, values in signals.items()}  # every effect at full strength
+    for name in effects.EFFECTS:
+        seconds = timed(lambda: effects.apply(frames, busy, [name]))
+        lines.append(f"| effect {name} (firing) | {seconds / config.chunk_frames * 1000:.1f} |")
+    seconds = timed(lambda: to_uint8_hwc(frames))
+    lines.append(f"| to uint8 | {seconds / config.chunk_frames * 1000:.1f} |")
+    return lines
+
+
+def real_time(render, seconds_of_video: float) -> tuple[float, float]:
+    started = time.perf_counter()
+    render()
+    wall = time.perf_counter() - started
+    return wall, seconds_of_video / wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each rendered clip")
+    parser.add_argument("--count", type=int, default=4, help="loops for the generate figure")
+    parser.add_argument("--no-write", action="store_true", help="print, do not update RESULTS.md")
+    args = parser.parse_args()
+    config = RenderConfig(frame_size_wh=FRAME_SIZE_WH, fps=FPS)
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        run_dir = seed96_run(folder / "run")
+        track = synth_music(folder / "track.mp3", seconds=args.seconds, bpm=128)
+        lines = stage_timings(run_dir, config, track)
+        print("\n".join(lines))
+
+        results = ["| command (1920x1080, 30 fps, H.264) | video s | wall s | real-time factor |", "| --- | ---: | ---: | ---: |"]
+        loop = clips.LoopOptions(seconds=args.seconds)
+        wall, factor = real_time(lambda: clips.render_loop(run_dir, config, loop, out=folder / "loop.mp4"), args.seconds)
+        results.append(f"| render loop | {args.seconds:g} | {wall:.1f} | **{factor:.2f}x** |")
+        wall, factor = real_time(lambda: clips.render_audio(run_dir, track, config, out=folder / "audio.mp4"), args.seconds)
+        results.append(f"| render audio (default effects, incl. analysis) | {args.seconds:g} | {wall:.1f} | **{factor:.2f}x** |")
+        generate = clips.GenerateOptions(count=args.count, seconds=args.seconds / 2)
+        for size in (FRAME_SIZE_WH, (1280, 720)):
+            sized = dataclasses.replace(config, frame_size_wh=size)
+            n_frames = args.count * sized.n_frames(generate.seconds)
+            wall, _ = real_time(lambda: clips.generate(run_dir, sized, generate, out_dir=folder / "batch"), 0)
+            results.append(f"| generate {args.count} x {generate.seconds:g} s at {size[0]}x{size[1]} | {n_frames} frames | {wall:.1f} | "
+                           f"{n_frames / wall:.1f} frames/s |")
+        print("\n".join(results))
+
+    if not args.no_write:
+        from results import write_section
+
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        write_section("Render", [
+            f"`bench/render.py --seconds {args.seconds:g}`: a seed96 generator (random weights) through the whole pipeline "
+            f"(generator -> layout/upscale -> effects -> uint8 -> H.264 writer thread). {platform.processor() or platform.machine()}, "
+            f"{torch.get_num_threads()} torch threads, load average at the end {load} (a machine shared with other engineers' "
+            "tests: the lead re-measures on a quiet one). Target: >= 1.0x real time at 1080p30 on 2 CPU cores, >= 10x on a GPU.",
+            "",
+            *results,
+            "",
+            *lines,
+        ])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""`vjgan render progress|loop|walk|audio RUN`: VJ clips from a trained run."""
+
+import dataclasses
+from pathlib import Path
+
+from vjgan.console import console
+from vjgan.render import clips
+from vjgan.render.effects import EFFECTS, MAX_INTENSITY, parse_effects
+from vjgan.render.latent import EASINGS
+from vjgan.render.layout import FILTERS, LAYOUTS
+from vjgan.render.pipeline import RenderConfig
+from vjgan.render.video import CODECS, FORMATS, parse_frame_size
+from vjgan.train.config import DEVICES, PRECISIONS
+
+DEFAULTS = RenderConfig()
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "render",
+        help="render VJ clips from a run: the training video, loops, walks, audio-reactive clips",
+        description="Render a clip from a trained run into RUN/clips/ (or --out): H.264 mp4 by default, ProRes mov, "
+        "GIF or a folder of PNG frames.",
+    )
+    kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
+
+    progress = add_kind(kinds, "progress", "the fixed-noise snapshots in training order, one per frame (the training video)")
+    progress.add_argument("--frames-per-snapshot", type=int, metavar="K", help="show each snapshot for K frames (default 1)")
+    progress.add_argument("--crossfade", action="store_true", default=None, help="blend between snapshots instead of holding")
+    progress.add_argument("--from", dest="from_images", type=int, metavar="IMAGES", help="start at the snapshot taken at this many images seen")
+    progress.add_argument("--to", dest="to_images", type=int, metavar="IMAGES", help="end at the snapshot taken at this many images seen")
+    progress.set_defaults(run=run_progress)
+
+    loop = add_kind(kinds, "loop", "a seamless loop through the generator's latent space", latent=True)
+    loop.add_argument("--seconds", type=float, help=f"loop length (default {clips.LoopOptions.seconds:g})")
+    loop.set_defaults(run=run_loop)
+
+    walk = add_kind(kinds, "walk", "a walk through random latents (keyframes), slerped with easing", latent=True)
+    walk.add_argument("--seconds", type=float, help=f"walk length (default {clips.WalkOptions.seconds:g})")
+    walk.add_argument("--keyframes", type=int, metavar="N", help=f"random latents to pass through (default {clips.WalkOptions.keyframes})")
+    walk.add_argument("--easing", choices=sorted(EASINGS), help=f"slow-in/out between keyframes (default {clips.WalkOptions.easing})")
+    walk.add_argument("--loop", action="store_true", default=None, help="walk back to the first keyframe, so the clip loops")
+    walk.set_defaults(run=run_walk)
+
+    audio = add_kind(kinds, "audio", "motion and VJ effects driven by a music track, which is muxed in", latent=True)
+    audio.add_argument("--audio", type=Path, required=True, metavar="TRACK", help="mp3, ogg, wav, flac, m4a, ...")
+    audio.add_argument(
+        "--effects",
+        metavar="LIST",
+        help=f"comma-separated from {', '.join(EFFECTS)}; 'all' or '' (none) "
+        f"(default {','.join(clips.AudioOptions.effects)})",
+    )
+    audio.add_argument("--intensity", type=float, help=f"effect strength, 0 to {MAX_INTENSITY:g} (default {clips.AudioOptions.intensity:g})")
+    audio.set_defaults(run=run_audio)
+
+
+def add_kind(kinds, name: str, help: str, latent: bool = False):
+    parser = kinds.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
+    parser.add_argument("run_dir", type=Path, metavar="RUN", help="run directory made by vjgan train")
+    parser.add_argument("--out", type=Path, help=f"output file (.mp4, .mov, .gif) or PNG folder (default RUN/clips/{name}...)")
+    add_output_options(parser, latent)
+    return parser
+
+
+def add_output_options(parser, latent: bool) -> None:
+    """The options every render command and `generate` share: RenderConfig's fields."""
+    look = parser.add_argument_group("picture")
+    look.add_argument("--size", metavar="WxH", help="output size (default {}x{})".format(*DEFAULTS.frame_size_wh))
+    look.add_argument("--fps", type=float, help=f"frames per second (default {DEFAULTS.fps:g})")
+    default_layout = "single" if latent else "grid"
+    look.add_argument("--layout", choices=LAYOUTS, help=f"one sample, a RxC grid, or a wall filling the frame (default {default_layout})")
+    look.add_argument("--rows", type=int, help=f"grid rows (default {DEFAULTS.rows})")
+    look.add_argument("--cols", type=int, help=f"grid columns (default {DEFAULTS.cols})")
+    if not latent:
+        look.add_argument("--sample", type=int, metavar="K", help=f"noise-bank sample of the single layout (default {DEFAULTS.sample})")
+    look.add_argument("--filter", choices=FILTERS, help=f"upscaling filter; nearest = crisp pixels (default {DEFAULTS.filter})")
+    if latent:
+        look.add_argument("--seed", type=int, help=f"seed of the latent paths (default {DEFAULTS.seed})")
+        look.add_argument("--checkpoint", type=Path, help="checkpoint file to render (default: the run's newest)")
+    output = parser.add_argument_group("output")
+    output.add_argument("--codec", help=f"{' or '.join(CODECS)} (default h264; prores writes .mov)")
+    output.add_argument("--format", dest="fmt", help=f"{', '.join(FORMATS)} (default: from --out, else mp4)")
+    output.add_argument("--device", choices=DEVICES, help=f"where to render (default {DEFAULTS.device})")
+    output.add_argument("--precision", choices=PRECISIONS, help=f"generator arithmetic (default {DEFAULTS.precision})")
+
+
+def render_config(args) -> RenderConfig:
+    overrides = {
+        "frame_size_wh": parse_frame_size(args.size) if args.size is not None else None,
+        "fps": args.fps,
+        "layout": args.layout,
+        "rows": args.rows,
+        "cols": args.cols,
+        "sample": getattr(args, "sample", None),
+        "filter": args.filter,
+        "seed": getattr(args, "seed", None),
+        "codec": args.codec,
+        "fmt": args.fmt,
+        "device": args.device,
+        "precision": args.precision,
+    }
+    return given(DEFAULTS, overrides)
+
+
+def given(options, overrides: dict):
+    """`options` with the fields that were given on the command line (not None) replaced."""
+    return dataclasses.replace(options, **{name: value for name, value in overrides.items() if value is not None})
+
+
+def report(path: Path) -> int:
+    console.print(f"wrote {path}", markup=False)
+    return 0
+
+
+def run_progress(args) -> int:
+    options = given(
+        clips.ProgressOptions(),
+        {"frames_per_snapshot": args.frames_per_snapshot, "crossfade": args.crossfade, "from_images": args.from_images, "to_images": args.to_images},
+    )
+    return report(clips.render_progress(args.run_dir, render_config(args), options, args.out))
+
+
+def run_loop(args) -> int:
+    options = given(clips.LoopOptions(), {"seconds": args.seconds})
+    return report(clips.render_loop(args.run_dir, render_config(args), options, args.checkpoint, args.out))
+
+
+def run_walk(args) -> int:
+    options = given(clips.WalkOptions(), {"seconds": args.seconds, "keyframes": args.keyframes, "easing": args.easing, "loop": args.loop})
+    return report(clips.render_walk(args.run_dir, render_config(args), options, args.checkpoint, args.out))
+
+
+def run_audio(args) -> int:
+    effects = parse_effects(args.effects) if args.effects is not None else None
+    options = given(clips.AudioOptions(), {"effects": effects, "intensity": args.intensity})
+    return report(clips.render_audio(args.run_dir, args.audio, render_config(args), options, args.checkpoint, args.out))

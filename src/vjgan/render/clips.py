@@ -1,0 +1,263 @@
+"""The render commands as library calls: each builds its frame source and hands it to `pipeline`.
+
+- `render_progress`: the run's fixed-noise snapshots in training order (the original workflow's video);
+- `render_loop` / `render_walk`: a seamless loop / a keyframe walk through the EMA generator's latent space;
+- `render_audio`: latent motion and VJ effects driven by a music track, which is muxed in;
+- `generate`: many loops from consecutive seeds in one batched pass, plus a contact sheet.
+
+Every latent clip is a function of its seed alone: loop k of `generate --seed S` is the clip
+`render loop --seed S+k` makes. Tiles of a grid or wall each follow their own path, seeded from the
+clip's seed (`pipeline.tile_seeds`).
+"""
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from vjgan.errors import RenderError, RunError
+from vjgan.render import effects
+from vjgan.render.audio import analyse
+from vjgan.render.latent import EASINGS, AudioMotion, audio_path, loop_path, walk_path
+from vjgan.render.layout import Layout, blend_schedule, from_uint8_hwc
+from vjgan.render.pipeline import ClipJob, LatentRenderer, RenderConfig, output_path, tile_seeds, tiles_in, write_clips
+from vjgan.train.checkpoint import load_generator
+from vjgan.train.hardware import pick_device
+from vjgan.train.snapshots import SnapshotStore
+
+CONTACT_THUMB_WIDTH_PX = 320  # width of each clip's first frame on the contact sheet
+CONTACT_LABEL_PX = 16  # height of the seed label under each thumbnail
+
+PathOfSeed = Callable[..., torch.Tensor]  # (z_dim=, seed=) -> (T, z_dim) Gaussian-space latents
+
+
+@dataclass(frozen=True)
+class ProgressOptions:
+    frames_per_snapshot: int = 1  # output frames each snapshot is shown for
+    crossfade: bool = False  # blend into the next snapshot over those frames instead of holding
+    from_images: int | None = None  # first snapshot: the first taken at or after this many images seen; None = the first
+    to_images: int | None = None  # last snapshot: the last taken at or before this many images seen; None = the last
+
+    def __post_init__(self):
+        if self.frames_per_snapshot < 1:
+            raise RenderError(f"frames per snapshot {self.frames_per_snapshot}: must be at least 1")
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    seconds: float = 8.0  # length of one cycle of the loop, seconds
+
+
+@dataclass(frozen=True)
+class WalkOptions:
+    seconds: float = 16.0  # length of the walk, seconds
+    keyframes: int = 5  # random latents the walk passes through
+    easing: str = "cubic"  # "linear", "sine" or "cubic": how the walk slows into each keyframe
+    loop: bool = False  # walk back to the first keyframe, so the clip loops
+
+    def __post_init__(self):
+        if self.keyframes < 2:
+            raise RenderError(f"keyframes {self.keyframes}: a walk needs at least 2")
+        if self.easing not in EASINGS:
+            raise RenderError(f"easing {self.easing!r}: choose one of {', '.join(EASINGS)}")
+
+
+# Mirror and kaleidoscope reshape the whole picture; they are there to ask for, not on by default.
+DEFAULT_EFFECTS = ("zoom", "trails", "glitch", "rgb_split", "flash")
+
+
+@dataclass(frozen=True)
+class AudioOptions:
+    effects: tuple[str, ...] = DEFAULT_EFFECTS  # VJ effects fired by the music (names in render.effects.EFFECTS)
+    intensity: float = 1.0  # scales every effect's strength (0 = none, 1 = as designed)
+    motion: AudioMotion = AudioMotion()  # how the music moves the latent
+
+    def __post_init__(self):
+        object.__setattr__(self, "effects", tuple(self.effects))
+        effects.check_effects(self.effects, self.intensity)
+
+
+def render_progress(run_dir: Path, config: RenderConfig = RenderConfig(), options: ProgressOptions = ProgressOptions(), out: Path | None = None) -> Path:
+    """The training-process video: snapshot after snapshot of the fixed noise bank, one per frame by default."""
+    run_dir = Path(run_dir)
+    path = output_path(config, out, run_dir / "clips" / "progress")
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: no such run directory")
+    store = SnapshotStore.open(run_dir)
+    first, stop = snapshot_range(store, options, run_dir)
+    layout = config.layout_for("grid")
+    n_samples = tiles_in(layout, store.bank_size, store.size_px, config.frame_size_wh)
+    n_frames = (stop - first) * options.frames_per_snapshot
+    chunks = snapshot_chunks(store, first, stop, n_samples, options, config)
+    write_clips(chunks, [ClipJob(path)], n_frames, layout, config)
+    return path
+
+
+def snapshot_range(store: SnapshotStore, options: ProgressOptions, run_dir: Path) -> tuple[int, int]:
+    """[first, stop) snapshot indices taken within the asked range of images seen."""
+    if len(store) == 0:
+        raise RunError(f"{run_dir}: no snapshots yet; train the run first")
+    seen = np.asarray(store.images_seen)
+    low = -math.inf if options.from_images is None else options.from_images
+    high = math.inf if options.to_images is None else options.to_images
+    chosen = np.flatnonzero((seen >= low) & (seen <= high))
+    if len(chosen) == 0:
+        raise RenderError(
+            f"{run_dir}: no snapshot between {options.from_images or 0:,} and {options.to_images or 'the end'} images seen; "
+            f"its snapshots span {seen[0]:,} to {seen[-1]:,}"
+        )
+    return int(chosen[0]), int(chosen[-1]) + 1
+
+
+def snapshot_chunks(store: SnapshotStore, first: int, stop: int, n_samples: int, options: ProgressOptions, config: RenderConfig):
+    """Per chunk, [(t, n_samples, 3, h, w)] held or crossfaded snapshots, reading only the rows it needs."""
+    device = pick_device(config.device)
+    n_frames = (stop - first) * options.frames_per_snapshot
+    for start in range(0, n_frames, config.chunk_frames):
+        end = min(start + config.chunk_frames, n_frames)
+        index_a, index_b, weight_b = blend_schedule(stop - first, options.frames_per_snapshot, options.crossfade, start, end)
+        low, high = int(index_a.min()), int(index_b.max()) + 1
+        rows = from_uint8_hwc(store.frames(first + low, first + high)[:, :n_samples], device)  # (r, n, 3, h, w)
+        weight = torch.from_numpy(weight_b).to(device).view(-1, 1, 1, 1, 1)  # (t, 1, 1, 1, 1)
+        yield [torch.lerp(rows[index_a - low], rows[index_b - low], weight)]  # (t, n, 3, h, w)
+
+
+def open_renderer(run_dir: Path, checkpoint: Path | None, config: RenderConfig) -> tuple[LatentRenderer, int]:
+    """The run's EMA generator on the render device, and the run's noise-bank size (a wall's tile limit)."""
+    generator, train_config = load_generator(run_dir, checkpoint)
+    return LatentRenderer(generator, config), train_config.noise_bank_size
+
+
+def clip_latents(seed: int, n_tiles: int, path_of_seed: PathOfSeed, z_dim: int) -> torch.Tensor:
+    """(n_tiles, T, z_dim): the path of each tile of the clip with this seed."""
+    return torch.stack([path_of_seed(z_dim=z_dim, seed=tile_seed) for tile_seed in tile_seeds(seed, n_tiles)])
+
+
+def latent_layout(config: RenderConfig, renderer: LatentRenderer, bank_size: int) -> tuple[Layout, int]:
+    """The layout of a latent clip (single by default: one path fills the frame) and its tile count."""
+    layout = dataclasses.replace(config.layout_for("single"), sample=0)  # every tile is a path of its own
+    sample_hw = renderer.generator.config.size_px
+    return layout, tiles_in(layout, bank_size, sample_hw, config.frame_size_wh)
+
+
+def render_latent_clip(
+    renderer: LatentRenderer, bank_size: int, path_of_seed: PathOfSeed, n_frames: int, job: ClipJob, config: RenderConfig
+) -> Path:
+    layout, n_tiles = latent_layout(config, renderer, bank_size)
+    latents = clip_latents(config.seed, n_tiles, path_of_seed, renderer.generator.config.z_dim)
+    write_clips(renderer.chunks([latents], config.chunk_frames), [job], n_frames, layout, config)
+    return job.path
+
+
+def render_loop(
+    run_dir: Path, config: RenderConfig = RenderConfig(), options: LoopOptions = LoopOptions(), checkpoint: Path | None = None, out: Path | None = None
+) -> Path:
+    """A seamless loop of `options.seconds`: its first frame follows its last as any frame follows the one before."""
+    n_frames = config.n_frames(options.seconds)
+    path = output_path(config, out, Path(run_dir) / "clips" / f"loop-{config.seed}")
+    renderer, bank_size = open_renderer(run_dir, checkpoint, config)
+    return render_latent_clip(renderer, bank_size, partial(loop_path, n_frames), n_frames, ClipJob(path), config)
+
+
+def render_walk(
+    run_dir: Path, config: RenderConfig = RenderConfig(), options: WalkOptions = WalkOptions(), checkpoint: Path | None = None, out: Path | None = None
+) -> Path:
+    """A walk through `options.keyframes` random latents, slerped with easing."""
+    n_frames = config.n_frames(options.seconds)
+    path = output_path(config, out, Path(run_dir) / "clips" / f"walk-{config.seed}")
+    renderer, bank_size = open_renderer(run_dir, checkpoint, config)
+    walk = partial(walk_path, n_frames, keyframes=options.keyframes, easing=options.easing, loop=options.loop)
+    return render_latent_clip(renderer, bank_size, walk, n_frames, ClipJob(path), config)
+
+
+def render_audio(
+    run_dir: Path,
+    track: Path,
+    config: RenderConfig = RenderConfig(),
+    options: AudioOptions = AudioOptions(),
+    checkpoint: Path | None = None,
+    out: Path | None = None,
+) -> Path:
+    """A clip exactly as long as `track`, moving and flashing with it, with the track muxed in as AAC."""
+    path = output_path(config, out, Path(run_dir) / "clips" / f"audio-{config.seed}")
+    renderer, bank_size = open_renderer(run_dir, checkpoint, config)
+    controls = analyse(Path(track), config.fps)
+    music = partial(audio_path, controls, motion=options.motion)
+    job = ClipJob(path, audio_path=Path(track), effects=audio_effects(controls, options, config.seed))
+    return render_latent_clip(renderer, bank_size, music, controls.n_frames, job, config)
+
+
+def audio_effects(controls, options: AudioOptions, seed: int):
+    """The effects chain as a pipeline hook, its state (trail, glitch seed) carried across chunks."""
+    if not options.effects or options.intensity == 0:
+        return None
+    state = effects.EffectState(seed=seed)
+
+    def apply_effects(frames: torch.Tensor, start: int) -> torch.Tensor:
+        signals = effects.controls_for_frames(controls, start, start + len(frames))
+        return effects.apply(frames, signals, options.effects, options.intensity, state)
+
+    return apply_effects
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    count: int = 8  # loops to make, from consecutive seeds
+    seconds: float = LoopOptions.seconds  # length of each loop, seconds
+    clips_at_once: int = 4  # loops rendered in one generator pass and encoded side by side
+
+    def __post_init__(self):
+        if self.count < 1 or self.clips_at_once < 1:
+            raise RenderError(f"count {self.count}, clips at once {self.clips_at_once}: both must be at least 1")
+
+
+def generate(
+    run_dir: Path,
+    config: RenderConfig = RenderConfig(),
+    options: GenerateOptions = GenerateOptions(),
+    checkpoint: Path | None = None,
+    out_dir: Path | None = None,
+) -> list[Path]:
+    """`options.count` loops from seeds config.seed, config.seed + 1, ... and `contact_sheet.png` of their
+    first frames, in `out_dir` (default RUN/clips/loops-<first seed>-<last seed>/)."""
+    seeds = list(range(config.seed, config.seed + options.count))
+    out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "clips" / f"loops-{seeds[0]}-{seeds[-1]}"
+    paths = [output_path(config, None, out_dir / f"loop-{seed}") for seed in seeds]
+    n_frames = config.n_frames(options.seconds)
+    renderer, bank_size = open_renderer(run_dir, checkpoint, config)
+    layout, n_tiles = latent_layout(config, renderer, bank_size)
+    loop = partial(loop_path, n_frames)
+    first_frames = []
+    for group in range(0, len(seeds), options.clips_at_once):
+        group_seeds = seeds[group : group + options.clips_at_once]
+        latents = [clip_latents(seed, n_tiles, loop, renderer.generator.config.z_dim) for seed in group_seeds]
+        jobs = [ClipJob(path) for path in paths[group : group + options.clips_at_once]]
+        first_frames += write_clips(renderer.chunks(latents, config.chunk_frames), jobs, n_frames, layout, config)
+    write_contact_sheet(out_dir / "contact_sheet.png", first_frames, [f"seed {seed}" for seed in seeds])
+    return paths
+
+
+def write_contact_sheet(path: Path, frames: list[np.ndarray], labels: list[str]) -> Path:
+    """Thumbnails of `frames` (H, W, 3) uint8 in a near-square grid, each labelled underneath."""
+    height, width = frames[0].shape[:2]
+    thumb_w = min(CONTACT_THUMB_WIDTH_PX, width)
+    thumb_h = max(1, round(height * thumb_w / width))
+    cols = math.ceil(math.sqrt(len(frames)))
+    rows = math.ceil(len(frames) / cols)
+    cell_h = thumb_h + CONTACT_LABEL_PX
+    sheet = Image.new("RGB", (cols * thumb_w, rows * cell_h))
+    draw = ImageDraw.Draw(sheet)
+    for index, (frame, label) in enumerate(zip(frames, labels)):
+        left, top = (index % cols) * thumb_w, (index // cols) * cell_h
+        sheet.paste(Image.fromarray(frame).resize((thumb_w, thumb_h), Image.Resampling.LANCZOS), (left, top))
+        draw.text((left + 4, top + thumb_h + 2), label, fill=(255, 255, 255))
+    temporary = path.with_name(path.name + ".tmp")
+    sheet.save(temporary, format="PNG")
+    temporary.replace(path)
+    return path

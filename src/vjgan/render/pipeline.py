@@ -1,0 +1,181 @@
+"""The one streaming pipeline every rendered clip goes through, and the settings it shares.
+
+    samples in chunks of frames  ->  layout + upscale  ->  effects  ->  uint8  ->  writer(s)
+    (snapshot rows, or latents through the generator, batched, on the device)
+
+Nothing holds a whole clip: the latent paths are (T, z_dim) numbers (7 MB for 10 minutes), but
+frames exist only `chunk_frames` at a time, and the writers hold a couple of chunks each, so a
+10-minute 1080p render needs the memory of a few chunks. Several clips can share one pass (the
+`generate` command, the tiles of a grid): one generator forward per chunk serves them all.
+"""
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vjgan.console import make_progress
+from vjgan.errors import RenderError
+from vjgan.model.networks import Generator, latent_from_gaussian
+from vjgan.render import video
+from vjgan.render.layout import FILTERS, LAYOUTS, Layout, compose_batch, plan_tiling, to_uint8_hwc
+from vjgan.train.config import DEVICES, PRECISIONS
+from vjgan.train.hardware import autocast_dtype, pick_device
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """How a clip looks and is written; shared by every render command and `generate`."""
+
+    fps: float = 30.0  # output frames per second
+    frame_size_wh: tuple[int, int] = (1280, 720)  # output (width, height), pixels
+    layout: str | None = None  # "single", "grid" or "wall"; None = grid for `progress`, single for latent clips
+    rows: int = 3  # grid rows
+    cols: int = 4  # grid columns
+    sample: int = 0  # the noise-bank sample `single` shows in `progress`
+    filter: str = "bicubic"  # upscaling filter: nearest (crisp pixels), bilinear, bicubic or lanczos
+    codec: str | None = None  # "h264" or "prores"; None = the format's own (h264 for mp4, prores for mov)
+    fmt: str | None = None  # "mp4", "mov", "gif" or "png"; None = the output name's, else mov for prores, else mp4
+    seed: int = 0  # seed of the latent paths; each tile of a grid or wall derives its own from it
+    chunk_frames: int = 8  # output frames rendered at once (8 frames of 1080p in float32 = 200 MB)
+    generator_batch: int = 256  # latents per generator forward at most (bounds its activations)
+    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
+    precision: str = "auto"  # generator arithmetic: "auto" (bf16 where native), "fp32" or "bf16"
+
+    def __post_init__(self):
+        object.__setattr__(self, "frame_size_wh", tuple(int(side) for side in self.frame_size_wh))
+        video.check_frame_size(self.frame_size_wh)
+        video.frame_rate(self.fps, Path("render"))
+        if self.layout is not None and self.layout not in LAYOUTS:
+            raise RenderError(f"layout {self.layout!r}: choose one of {', '.join(LAYOUTS)}")
+        if self.filter not in FILTERS:
+            raise RenderError(f"filter {self.filter!r}: choose one of {', '.join(FILTERS)}")
+        if self.codec is not None and self.codec not in video.CODECS:
+            raise RenderError(f"codec {self.codec!r}: unknown; choose one of {', '.join(video.CODECS)}")
+        if self.fmt is not None and self.fmt not in video.FORMATS:
+            raise RenderError(f"format {self.fmt!r}: unknown; choose one of {', '.join(video.FORMATS)}")
+        if self.device not in DEVICES:
+            raise RenderError(f"device {self.device!r}: choose one of {', '.join(DEVICES)}")
+        if self.precision not in PRECISIONS:
+            raise RenderError(f"precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        if self.seed < 0:
+            raise RenderError(f"seed {self.seed}: must be 0 or more")
+        if min(self.chunk_frames, self.generator_batch) < 1:
+            raise RenderError("chunk_frames and generator_batch must be at least 1")
+
+    def layout_for(self, default_kind: str) -> Layout:
+        return Layout(self.layout or default_kind, sample=self.sample, rows=self.rows, cols=self.cols)
+
+    def n_frames(self, seconds: float) -> int:
+        """Frames in `seconds` of video: the duration is n_frames / fps exactly."""
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise RenderError(f"seconds {seconds}: must be a positive number")
+        n_frames = round(seconds * self.fps)
+        if n_frames < 2:
+            raise RenderError(f"seconds {seconds}: shorter than two frames at {self.fps:g} fps")
+        return n_frames
+
+
+def output_path(config: RenderConfig, out: Path | None, default_stem: Path) -> Path:
+    """Where a clip goes: `out`, or `default_stem` + the suffix of the chosen format; checked now, not
+    after rendering. The format is `config.fmt`, else the name's, else mov for ProRes, else mp4."""
+    if out is None:
+        fmt = config.fmt or ("mov" if config.codec == "prores" else "mp4")
+        out = default_stem.with_name(default_stem.name + video.FORMATS[fmt].suffix)
+    video.resolve_output(Path(out), config.codec, config.fmt)
+    return Path(out)
+
+
+def tile_seeds(seed: int, n_tiles: int) -> list[int]:
+    """One path seed per tile of a clip: independent streams, so no two tiles or clips repeat each other."""
+    return [int(np.random.SeedSequence([seed, tile]).generate_state(1)[0]) for tile in range(n_tiles)]
+
+
+def tiles_in(layout: Layout, bank_size: int, sample_hw: tuple[int, int], frame_size_wh: tuple[int, int]) -> int:
+    """How many samples a frame of `layout` shows (a wall: as many as cover the frame, at most `bank_size`)."""
+    return max(plan_tiling(layout, bank_size, sample_hw, frame_size_wh).samples) + 1
+
+
+class LatentRenderer:
+    """A generator on a device: Gaussian-space latents in, display-range images out, in bounded batches."""
+
+    def __init__(self, generator: Generator, config: RenderConfig):
+        self.device = pick_device(config.device)
+        self.generator = generator.to(self.device).eval().requires_grad_(False)
+        self.latent = generator.config.latent
+        self.amp_dtype = autocast_dtype(config.precision, self.device)
+        self.batch = config.generator_batch
+
+    @torch.no_grad()
+    def images(self, gaussian: torch.Tensor) -> torch.Tensor:
+        """(B, z_dim) Gaussian-space latents -> (B, 3, h, w) float32 in [-1, 1] on the device."""
+        outputs = []
+        for part in gaussian.to(self.device).split(self.batch):
+            z = latent_from_gaussian(part, self.latent)  # (b, z_dim) in the model's own distribution
+            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+                outputs.append(self.generator(z).float())  # (b, 3, h, w); seed96 is unbounded
+        return torch.cat(outputs).clamp_(-1, 1)
+
+    def chunks(self, latents: Sequence[torch.Tensor], chunk_frames: int) -> Iterator[list[torch.Tensor]]:
+        """Per clip (n_tiles_i, T, z_dim) paths -> per chunk, one (t, n_tiles_i, 3, h, w) tensor per clip.
+
+        All clips' tiles of a chunk go through the generator together: one batch of sum(n_i) x t latents.
+        """
+        tiles_per_clip = [len(paths) for paths in latents]
+        stacked = torch.cat(list(latents))  # (P, T, z_dim), P = all tiles of all clips
+        for start in range(0, stacked.shape[1], chunk_frames):
+            part = stacked[:, start : start + chunk_frames]  # (P, t, z_dim)
+            images = self.images(part.reshape(-1, part.shape[-1]))  # (P * t, 3, h, w)
+            images = images.unflatten(0, part.shape[:2]).transpose(0, 1)  # (t, P, 3, h, w)
+            yield list(images.split(tiles_per_clip, dim=1))
+
+
+FrameHook = Callable[[torch.Tensor, int], torch.Tensor]  # (t, 3, H, W) composed frames, first frame index -> same
+
+
+@dataclass(frozen=True)
+class ClipJob:
+    """One output of a pass: where it goes, what is muxed in, what is done to its composed frames."""
+
+    path: Path
+    audio_path: Path | None = None  # muxed as AAC, cut or padded to the video's duration
+    effects: FrameHook | None = None  # e.g. the audio-driven VJ effects
+
+
+def write_clips(
+    chunks: Iterable[list[torch.Tensor]], jobs: Sequence[ClipJob], n_frames: int, layout: Layout, config: RenderConfig
+) -> list[np.ndarray]:
+    """Stream per-clip sample chunks (t, n, 3, h, w) through layout, effects and the writers.
+
+    All clips are written concurrently (each writer encodes on its own thread), so one generator pass
+    feeds them all. Returns each clip's first frame (H, W, 3) uint8, for contact sheets. A failure
+    discards every clip of the pass: no file that looks finished is left half-written.
+    """
+    first_frames: list[np.ndarray | None] = [None] * len(jobs)
+    with ExitStack() as stack:
+        writers = [
+            stack.enter_context(video.open_writer(job.path, config.fps, config.frame_size_wh, config.codec, config.fmt, job.audio_path))
+            for job in jobs
+        ]
+        progress = stack.enter_context(make_progress(video.FramesPerSecondColumn()))
+        name = jobs[0].path.name if len(jobs) == 1 else f"{len(jobs)} clips"
+        task = progress.add_task(f"rendering {name}", total=n_frames * len(jobs))
+        start = 0
+        for samples_per_clip in chunks:
+            for index, (job, writer, samples) in enumerate(zip(jobs, writers, samples_per_clip)):
+                frames = compose_batch(samples, layout, config.frame_size_wh, config.filter)  # (t, 3, H, W)
+                if job.effects is not None:
+                    frames = job.effects(frames, start)
+                pixels = to_uint8_hwc(frames)  # (t, H, W, 3) uint8 on the host
+                if first_frames[index] is None:
+                    first_frames[index] = pixels[0].copy()
+                writer.write(pixels)
+                progress.advance(task, len(pixels))
+            start += len(samples_per_clip[0])
+        if start != n_frames:
+            raise RenderError(f"{jobs[0].path}: rendered {start} frames where {n_frames} were planned")
+    return first_frames

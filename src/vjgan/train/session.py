@@ -1,0 +1,79 @@
+"""What surrounds one training session: stopping cleanly on request, and the progress bar."""
+
+import signal
+import threading
+import time
+
+from rich.progress import TextColumn
+
+from vjgan.console import make_progress
+from vjgan.train.config import TrainConfig
+from vjgan.train.distributed import World, any_rank
+from vjgan.train.rundir import RunDir
+
+
+class StopRequest:
+    """Ends a session cleanly at the time budget or on Ctrl-C / SIGTERM (a second Ctrl-C aborts at once)."""
+
+    def __init__(self, minutes: float | None, session_start: float):
+        self.deadline = None if minutes is None else session_start + minutes * 60
+        self.interrupted = False
+        self._previous_handlers = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous_handlers[number] = signal.signal(number, self._on_signal)
+        return self
+
+    def __exit__(self, *exc_info):
+        for number, handler in self._previous_handlers.items():
+            signal.signal(number, handler)
+
+    def _on_signal(self, number, frame):
+        self.interrupted = True
+        signal.signal(number, signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL)
+
+    def agreed(self, world: World, at_log_step: bool) -> bool:
+        """Whether to stop now; under torchrun the ranks agree at log steps (a collective)."""
+        if world.size > 1 and not at_log_step:
+            return False
+        time_is_up = self.deadline is not None and time.monotonic() >= self.deadline
+        return any_rank(time_is_up or self.interrupted, world)
+
+
+class TrainingProgress:
+    """The progress bar (rank 0): images seen / total, images/s, D and G loss, ETA."""
+
+    def __init__(self, run: RunDir, config: TrainConfig, images_seen: int, enabled: bool):
+        self.enabled = enabled
+        self.bar = make_progress(
+            TextColumn("{task.fields[rate]} img/s"),
+            TextColumn("D {task.fields[d_loss]}"),
+            TextColumn("G {task.fields[g_loss]}"),
+        )
+        self.task = self.bar.add_task(
+            f"train {run.path.name}", total=config.images_total, completed=images_seen, rate="-", d_loss="-", g_loss="-"
+        )
+
+    def __enter__(self):
+        if self.enabled:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.enabled:
+            self.bar.stop()
+
+    def advance(self, images_seen: int) -> None:
+        if self.enabled:
+            self.bar.update(self.task, completed=images_seen)
+
+    def show(self, record: dict) -> None:
+        if self.enabled:
+            self.bar.update(
+                self.task,
+                rate=f"{record['images_per_second']:.0f}",
+                d_loss=f"{record['d_loss']:.3f}",
+                g_loss=f"{record['g_loss']:.3f}",
+            )
