@@ -54,11 +54,11 @@ def frame_changes(frames: np.ndarray) -> np.ndarray:
     return np.abs(np.diff(signed, axis=0)).mean(axis=(1, 2, 3))
 
 
-def is_seamless(frames: np.ndarray) -> bool:
-    """The change from the last frame back to the first is like the changes beside it (at most twice
-    the larger of the last and first steps, plus a level of coding noise). Measured against the steps
-    beside the seam, not the clip's average, because a GAN's picture changes faster in some stretches
-    of latent space than in others even when the latent moves at constant speed."""
+def is_seamless(frames: np.ndarray, noise_levels: float = 0.5) -> bool:
+    """The change from the last frame back to the first is like the changes beside it: at most twice the
+    larger of the last and first steps, plus `noise_levels` of rounding (or coding) noise. Measured against
+    the steps beside the seam, not the clip's average, because a GAN's picture changes faster in some
+    stretches of latent space than in others even when the latent moves at constant speed."""
     changes = frame_changes(frames)
     seam = frame_changes(frames[[-1, 0]])[0]
-    return seam <= 2 * max(changes[0], changes[-1]) + 1
+    return seam <= 2 * max(changes[0], changes[-1]) + noise_levels

@@ -18,7 +18,7 @@ def test_generate_writes_count_different_seamless_loops_and_a_contact_sheet(tiny
     clips = [decode_clip(folder / f"loop-{seed}.mp4") for seed in (10, 11, 12)]
     for clip in clips:
         assert clip.frames.shape == (30, 36, 64, 3) and clip.seconds == pytest.approx(1.0, abs=1e-6)
-        assert is_seamless(clip.frames)
+        assert is_seamless(clip.frames, noise_levels=3)  # H.264 at 64x36 moves detailed pixels by a few levels
     firsts = [clip.frames[0].astype(int) for clip in clips]
     assert min(np.abs(a - b).mean() for a, b in [(firsts[0], firsts[1]), (firsts[0], firsts[2]), (firsts[1], firsts[2])]) > 2
 

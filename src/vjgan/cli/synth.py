@@ -52,5 +52,5 @@ def run(args) -> int:
         f"{config.n_frames} frames of {width}x{height} each) to {args.out_dir} in {seconds:.1f} s",
         markup=False,
     )
-    console.print(f"next: vjgan ingest {args.out_dir} DATA_DIR", markup=False)
+    console.print(f"next: vjgan ingest {args.out_dir} --out DATA_DIR", markup=False)
     return 0

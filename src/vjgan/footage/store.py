@@ -283,7 +283,12 @@ class StoreWriter:
         self.close()
 
     def close(self) -> None:
-        """Release the lock; a store that never got a shard leaves no folder behind."""
+        """Release the lock; a store that never got a shard leaves no folder behind.
+
+        Unfinished files go first: an interrupt can land between a `.part` file's creation and the
+        code that would discard it.
+        """
+        self._remove_leftovers()
         if not self.shards:
             (self.path / LOCK).unlink(missing_ok=True)
             try:

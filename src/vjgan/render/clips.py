@@ -10,7 +10,6 @@ Every latent clip is a function of its seed alone: loop k of `generate --seed S`
 clip's seed (`pipeline.tile_seeds`).
 """
 
-import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,16 @@ from vjgan.render import effects
 from vjgan.render.audio import analyse
 from vjgan.render.latent import EASINGS, AudioMotion, audio_path, loop_path, walk_path
 from vjgan.render.layout import Layout, blend_schedule, from_uint8_hwc
-from vjgan.render.pipeline import ClipJob, LatentRenderer, RenderConfig, output_path, tile_seeds, tiles_in, write_clips
+from vjgan.render.pipeline import (
+    ClipJob,
+    Composition,
+    LatentRenderer,
+    RenderConfig,
+    output_path,
+    plan_composition,
+    tile_seeds,
+    write_clips,
+)
 from vjgan.train.checkpoint import load_generator
 from vjgan.train.hardware import pick_device
 from vjgan.train.snapshots import SnapshotStore
@@ -91,11 +99,12 @@ def render_progress(run_dir: Path, config: RenderConfig = RenderConfig(), option
         raise RunError(f"{run_dir}: no such run directory")
     store = SnapshotStore.open(run_dir)
     first, stop = snapshot_range(store, options, run_dir)
-    layout = config.layout_for("grid")
-    n_samples = tiles_in(layout, store.bank_size, store.size_px, config.frame_size_wh)
+    device = pick_device(config.device)
+    layout = Layout(config.layout or "grid", sample=config.sample, rows=config.rows, cols=config.cols)
+    composition = plan_composition(config, layout, store.bank_size, store.size_px, device)
     n_frames = (stop - first) * options.frames_per_snapshot
-    chunks = snapshot_chunks(store, first, stop, n_samples, options, config)
-    write_clips(chunks, [ClipJob(path)], n_frames, layout, config)
+    chunks = snapshot_chunks(store, first, stop, composition.n_samples, options, config.chunk_frames, device)
+    write_clips(chunks, [ClipJob(path)], n_frames, composition, config)
     return path
 
 
@@ -115,12 +124,11 @@ def snapshot_range(store: SnapshotStore, options: ProgressOptions, run_dir: Path
     return int(chosen[0]), int(chosen[-1]) + 1
 
 
-def snapshot_chunks(store: SnapshotStore, first: int, stop: int, n_samples: int, options: ProgressOptions, config: RenderConfig):
+def snapshot_chunks(store: SnapshotStore, first: int, stop: int, n_samples: int, options: ProgressOptions, chunk_frames: int, device):
     """Per chunk, [(t, n_samples, 3, h, w)] held or crossfaded snapshots, reading only the rows it needs."""
-    device = pick_device(config.device)
     n_frames = (stop - first) * options.frames_per_snapshot
-    for start in range(0, n_frames, config.chunk_frames):
-        end = min(start + config.chunk_frames, n_frames)
+    for start in range(0, n_frames, chunk_frames):
+        end = min(start + chunk_frames, n_frames)
         index_a, index_b, weight_b = blend_schedule(stop - first, options.frames_per_snapshot, options.crossfade, start, end)
         low, high = int(index_a.min()), int(index_b.max()) + 1
         rows = from_uint8_hwc(store.frames(first + low, first + high)[:, :n_samples], device)  # (r, n, 3, h, w)
@@ -139,19 +147,18 @@ def clip_latents(seed: int, n_tiles: int, path_of_seed: PathOfSeed, z_dim: int) 
     return torch.stack([path_of_seed(z_dim=z_dim, seed=tile_seed) for tile_seed in tile_seeds(seed, n_tiles)])
 
 
-def latent_layout(config: RenderConfig, renderer: LatentRenderer, bank_size: int) -> tuple[Layout, int]:
-    """The layout of a latent clip (single by default: one path fills the frame) and its tile count."""
-    layout = dataclasses.replace(config.layout_for("single"), sample=0)  # every tile is a path of its own
-    sample_hw = renderer.generator.config.size_px
-    return layout, tiles_in(layout, bank_size, sample_hw, config.frame_size_wh)
+def latent_composition(config: RenderConfig, renderer: LatentRenderer, bank_size: int) -> Composition:
+    """A latent clip's layout (single by default: one path fills the frame), one path per tile."""
+    layout = Layout(config.layout or "single", rows=config.rows, cols=config.cols)  # `sample` is for snapshots
+    return plan_composition(config, layout, bank_size, renderer.generator.config.size_px, renderer.device)
 
 
 def render_latent_clip(
     renderer: LatentRenderer, bank_size: int, path_of_seed: PathOfSeed, n_frames: int, job: ClipJob, config: RenderConfig
 ) -> Path:
-    layout, n_tiles = latent_layout(config, renderer, bank_size)
-    latents = clip_latents(config.seed, n_tiles, path_of_seed, renderer.generator.config.z_dim)
-    write_clips(renderer.chunks([latents], config.chunk_frames), [job], n_frames, layout, config)
+    composition = latent_composition(config, renderer, bank_size)
+    latents = clip_latents(config.seed, composition.n_samples, path_of_seed, renderer.generator.config.z_dim)
+    write_clips(renderer.chunks([latents], config.chunk_frames), [job], n_frames, composition, config)
     return job.path
 
 
@@ -231,21 +238,23 @@ def generate(
     paths = [output_path(config, None, out_dir / f"loop-{seed}") for seed in seeds]
     n_frames = config.n_frames(options.seconds)
     renderer, bank_size = open_renderer(run_dir, checkpoint, config)
-    layout, n_tiles = latent_layout(config, renderer, bank_size)
+    composition = latent_composition(config, renderer, bank_size)
     loop = partial(loop_path, n_frames)
     first_frames = []
     for group in range(0, len(seeds), options.clips_at_once):
         group_seeds = seeds[group : group + options.clips_at_once]
-        latents = [clip_latents(seed, n_tiles, loop, renderer.generator.config.z_dim) for seed in group_seeds]
+        latents = [clip_latents(seed, composition.n_samples, loop, renderer.generator.config.z_dim) for seed in group_seeds]
         jobs = [ClipJob(path) for path in paths[group : group + options.clips_at_once]]
-        first_frames += write_clips(renderer.chunks(latents, config.chunk_frames), jobs, n_frames, layout, config)
-    write_contact_sheet(out_dir / "contact_sheet.png", first_frames, [f"seed {seed}" for seed in seeds])
+        first_frames += write_clips(renderer.chunks(latents, config.chunk_frames), jobs, n_frames, composition, config)
+    labels = [f"seed {seed}" for seed in seeds]
+    write_contact_sheet(out_dir / "contact_sheet.png", first_frames, labels, config.frame_size_wh)
     return paths
 
 
-def write_contact_sheet(path: Path, frames: list[np.ndarray], labels: list[str]) -> Path:
-    """Thumbnails of `frames` (H, W, 3) uint8 in a near-square grid, each labelled underneath."""
-    height, width = frames[0].shape[:2]
+def write_contact_sheet(path: Path, frames: list[np.ndarray], labels: list[str], frame_size_wh: tuple[int, int]) -> Path:
+    """Thumbnails of `frames` (h, w, 3) uint8 (canvases of clips of `frame_size_wh`) in a near-square grid,
+    each labelled underneath."""
+    width, height = frame_size_wh
     thumb_w = min(CONTACT_THUMB_WIDTH_PX, width)
     thumb_h = max(1, round(height * thumb_w / width))
     cols = math.ceil(math.sqrt(len(frames)))

@@ -43,6 +43,7 @@ class RenderConfig:
     seed: int = 0  # seed of the latent paths; each tile of a grid or wall derives its own from it
     chunk_frames: int = 8  # output frames rendered at once (8 frames of 1080p in float32 = 200 MB)
     generator_batch: int = 256  # latents per generator forward at most (bounds its activations)
+    canvas_oversample: float = 4.0  # on the CPU: canvas pixels per sample pixel (see `plan_composition`); 0 = output size
     device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
     precision: str = "auto"  # generator arithmetic: "auto" (bf16 where native), "fp32" or "bf16"
 
@@ -64,11 +65,8 @@ class RenderConfig:
             raise RenderError(f"precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         if self.seed < 0:
             raise RenderError(f"seed {self.seed}: must be 0 or more")
-        if min(self.chunk_frames, self.generator_batch) < 1:
-            raise RenderError("chunk_frames and generator_batch must be at least 1")
-
-    def layout_for(self, default_kind: str) -> Layout:
-        return Layout(self.layout or default_kind, sample=self.sample, rows=self.rows, cols=self.cols)
+        if min(self.chunk_frames, self.generator_batch) < 1 or self.canvas_oversample < 0:
+            raise RenderError("chunk_frames and generator_batch must be at least 1, canvas_oversample at least 0")
 
     def n_frames(self, seconds: float) -> int:
         """Frames in `seconds` of video: the duration is n_frames / fps exactly."""
@@ -95,9 +93,33 @@ def tile_seeds(seed: int, n_tiles: int) -> list[int]:
     return [int(np.random.SeedSequence([seed, tile]).generate_state(1)[0]) for tile in range(n_tiles)]
 
 
-def tiles_in(layout: Layout, bank_size: int, sample_hw: tuple[int, int], frame_size_wh: tuple[int, int]) -> int:
-    """How many samples a frame of `layout` shows (a wall: as many as cover the frame, at most `bank_size`)."""
-    return max(plan_tiling(layout, bank_size, sample_hw, frame_size_wh).samples) + 1
+@dataclass(frozen=True)
+class Composition:
+    """How samples become a frame: the layout, how many samples it shows (the first `n_samples` of a bank,
+    or as many latent paths), and the canvas they are composed on and effects run at."""
+
+    layout: Layout
+    n_samples: int
+    canvas_size_wh: tuple[int, int]
+
+
+def plan_composition(
+    config: RenderConfig, layout: Layout, bank_size: int, sample_hw: tuple[int, int], device: torch.device
+) -> Composition:
+    """The canvas: on CUDA, the output size; on the CPU, the output scaled down to `canvas_oversample`
+    canvas pixels per sample pixel (1 for nearest, so crisp pixels are resampled once) where that is
+    smaller. The writer's swscale then upscales the canvas while converting it to YUV, for ~1 ms a 1080p
+    frame, where upscaling and quantising 1080p frames in torch costs ~35 ms on 2 cores (bench/render.py).
+    A wall shows as many samples as cover the frame, at most `bank_size`.
+    """
+    width, height = config.frame_size_wh
+    cell_h, cell_w = plan_tiling(layout, bank_size, sample_hw, config.frame_size_wh).cell_hw
+    output_per_sample_px = max(cell_h / sample_hw[0], cell_w / sample_hw[1])
+    oversample = 1.0 if config.filter == "nearest" else config.canvas_oversample
+    shrink = 1.0 if device.type == "cuda" or oversample == 0 else min(1.0, oversample / output_per_sample_px)
+    canvas_size_wh = (max(1, round(width * shrink)), max(1, round(height * shrink)))
+    n_samples = max(plan_tiling(layout, bank_size, sample_hw, canvas_size_wh).samples) + 1
+    return Composition(layout, n_samples, canvas_size_wh)
 
 
 class LatentRenderer:
@@ -147,18 +169,23 @@ class ClipJob:
 
 
 def write_clips(
-    chunks: Iterable[list[torch.Tensor]], jobs: Sequence[ClipJob], n_frames: int, layout: Layout, config: RenderConfig
+    chunks: Iterable[list[torch.Tensor]], jobs: Sequence[ClipJob], n_frames: int, composition: Composition, config: RenderConfig
 ) -> list[np.ndarray]:
     """Stream per-clip sample chunks (t, n, 3, h, w) through layout, effects and the writers.
 
     All clips are written concurrently (each writer encodes on its own thread), so one generator pass
-    feeds them all. Returns each clip's first frame (H, W, 3) uint8, for contact sheets. A failure
+    feeds them all. Returns each clip's first canvas (h, w, 3) uint8, for contact sheets. A failure
     discards every clip of the pass: no file that looks finished is left half-written.
     """
     first_frames: list[np.ndarray | None] = [None] * len(jobs)
     with ExitStack() as stack:
         writers = [
-            stack.enter_context(video.open_writer(job.path, config.fps, config.frame_size_wh, config.codec, config.fmt, job.audio_path))
+            stack.enter_context(
+                video.open_writer(
+                    job.path, config.fps, config.frame_size_wh, config.codec, config.fmt, job.audio_path,
+                    source_size_wh=composition.canvas_size_wh, scale_filter=config.filter,
+                )
+            )
             for job in jobs
         ]
         progress = stack.enter_context(make_progress(video.FramesPerSecondColumn()))
@@ -167,10 +194,10 @@ def write_clips(
         start = 0
         for samples_per_clip in chunks:
             for index, (job, writer, samples) in enumerate(zip(jobs, writers, samples_per_clip)):
-                frames = compose_batch(samples, layout, config.frame_size_wh, config.filter)  # (t, 3, H, W)
+                frames = compose_batch(samples, composition.layout, composition.canvas_size_wh, config.filter)  # (t, 3, h, w)
                 if job.effects is not None:
                     frames = job.effects(frames, start)
-                pixels = to_uint8_hwc(frames)  # (t, H, W, 3) uint8 on the host
+                pixels = to_uint8_hwc(frames)  # (t, h, w, 3) uint8 on the host; the writer scales it to the output
                 if first_frames[index] is None:
                     first_frames[index] = pixels[0].copy()
                 writer.write(pixels)

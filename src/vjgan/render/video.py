@@ -38,6 +38,8 @@ GIF_PALETTE_SECONDS = 2.0  # a fresh palette is fitted to each stretch of this l
 GIF_BUFFER_BYTES = 64 * 2**20  # cap on the RGB frames buffered to fit one GIF palette
 GIF_PALETTE_SAMPLE_PX = 16_384  # pixels sampled from a stretch to fit its palette
 PNG_COMPRESS_LEVEL = 1  # zlib level 0-9; 1 writes 1080p frames several times faster than the default 6
+# `render.layout` filter names -> swscale's, for frames written at another size than the clip's.
+SCALE_INTERPOLATIONS = {"nearest": "POINT", "bilinear": "BILINEAR", "bicubic": "BICUBIC", "lanczos": "LANCZOS"}
 
 
 @dataclass(frozen=True)
@@ -128,12 +130,16 @@ def open_writer(
     audio_path=None,
     progress: bool = False,
     total_frames: int | None = None,
+    source_size_wh: tuple[int, int] | None = None,
+    scale_filter: str = "bicubic",
 ) -> "ClipWriter":
     """A `ClipWriter` for a clip at `path`, after every check that can fail before rendering starts.
 
     `fmt` defaults to the path's suffix (.mp4, .mov, .gif; no suffix = a folder of PNG frames) and
     `codec` to the format's own (h264 for .mp4, prores for .mov). `audio_path` is muxed in as AAC,
     trimmed or padded to the video's duration. `progress` shows a bar of `total_frames` with frames/s.
+    `source_size_wh` is the size of the frames given to `write` when it is not the clip's: they are scaled
+    to `frame_size_wh` with `scale_filter` (see `Scaler`).
     """
     path = Path(path)
     fmt, codec = resolve_output(path, codec, fmt)
@@ -143,11 +149,39 @@ def open_writer(
         raise RenderError(f"{path}: {float(rate):g} fps is too fast for GIF players; render GIFs at {GIF_MAX_FPS} fps or less")
     if audio_path is not None and fmt in ("gif", "png"):
         raise RenderError(f"{path}: {fmt} output cannot carry the audio track; render .mp4 or .mov")
+    if scale_filter not in SCALE_INTERPOLATIONS:
+        raise RenderError(f"filter {scale_filter!r}: choose one of {', '.join(SCALE_INTERPOLATIONS)}")
+    scaler = Scaler(tuple(frame_size_wh), scale_filter)
     if fmt == "png":
-        encoder = PngEncoder(path)
+        encoder = PngEncoder(path, scaler)
     else:
-        encoder = AvEncoder(path, fmt, codec, rate, tuple(frame_size_wh), audio_path)
-    return ClipWriter(encoder, path, tuple(frame_size_wh), progress, total_frames)
+        encoder = AvEncoder(path, fmt, codec, rate, scaler, audio_path)
+    return ClipWriter(encoder, path, tuple(source_size_wh or frame_size_wh), progress, total_frames)
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Frames as written -> the clip's size and pixel format, in one swscale call (C, off the GIL).
+
+    A renderer on the CPU may hand over a small canvas: swscale converts it to YUV at its own size and
+    then scales the planes, so a 384x216 canvas becomes a 1080p yuv420p frame in less time than a 1080p
+    RGB frame takes to convert (bench/render.py). Frames already at the clip's size are only converted.
+    """
+
+    frame_size_wh: tuple[int, int]
+    filter: str = "bicubic"  # a `render.layout.FILTERS` name
+
+    def video_frame(self, rgb: np.ndarray, pix_fmt: str) -> av.VideoFrame:
+        width, height = self.frame_size_wh
+        colour = {} if pix_fmt == "rgb24" else {"dst_colorspace": "ITU709", "dst_color_range": "MPEG"}
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        return frame.reformat(width, height, pix_fmt, interpolation=SCALE_INTERPOLATIONS[self.filter], threads=1, **colour)
+
+    def rgb(self, frames: np.ndarray) -> np.ndarray:
+        """(n, h, w, 3) -> (n, H, W, 3) uint8, for the encoders that work in RGB (GIF, PNG)."""
+        if frames.shape[1:3] == self.frame_size_wh[::-1]:
+            return frames
+        return np.stack([self.video_frame(rgb, "rgb24").to_ndarray() for rgb in frames])
 
 
 def frame_rate(fps, path: Path) -> Fraction:
@@ -248,8 +282,10 @@ class FramesPerSecondColumn(ProgressColumn):
 class AvEncoder:
     """H.264/ProRes/GIF through PyAV into `<path>.partial`, renamed to `path` by `finish`."""
 
-    def __init__(self, path: Path, fmt: str, codec: str | None, rate: Fraction, frame_size_wh, audio_path):
+    def __init__(self, path: Path, fmt: str, codec: str | None, rate: Fraction, scaler: Scaler, audio_path):
         self.path = path
+        self.scaler = scaler
+        frame_size_wh = scaler.frame_size_wh
         self.partial_path = path.with_name(path.name + ".partial")
         make_parent(path)
         if path.is_dir():
@@ -275,9 +311,9 @@ class AvEncoder:
 
     def encode(self, frames: np.ndarray) -> None:
         if self.gif is not None:
-            self._encode_video(self.gif.quantize(frames))
+            self._encode_video(self.gif.quantize(self.scaler.rgb(frames)))
         else:
-            self._encode_video(self._to_stream_format(rgb) for rgb in frames)
+            self._encode_video(self.scaler.video_frame(rgb, self.stream.pix_fmt) for rgb in frames)
         if self.audio is not None:  # keep audio interleaved with the video written so far
             self.audio.encode_until(self._audio_samples(self.frames_encoded))
 
@@ -298,10 +334,6 @@ class AvEncoder:
         except av.FFmpegError:
             pass  # an incomplete file is removed next anyway
         self.partial_path.unlink(missing_ok=True)
-
-    def _to_stream_format(self, rgb: np.ndarray) -> av.VideoFrame:
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        return frame.reformat(format=self.stream.pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG", threads=1)
 
     def _encode_video(self, frames) -> None:
         for frame in frames:
@@ -452,8 +484,9 @@ class GifQuantizer:
 class PngEncoder:
     """A folder of `frame_000000.png`, ...; frames left over from a longer earlier render are removed."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, scaler: Scaler):
         self.folder = folder
+        self.scaler = scaler
         if folder.exists() and not folder.is_dir():
             raise RenderError(f"{folder}: is a file; PNG frames need a folder")
         try:
@@ -465,7 +498,7 @@ class PngEncoder:
         self.frames_encoded = 0
 
     def encode(self, frames: np.ndarray) -> None:
-        for rgb in frames:
+        for rgb in self.scaler.rgb(frames):
             Image.fromarray(rgb).save(self.frame_path(self.frames_encoded), compress_level=PNG_COMPRESS_LEVEL)
             self.frames_encoded += 1
 

@@ -53,7 +53,7 @@ def render_swarm(clip: Clip, rng: np.random.Generator):
     start = rng.uniform(0, 2 * math.pi, n)
     twinkle_cycles = rng.integers(1, clip.cycles(1.0) + 2, n)
     twinkle_offset = rng.uniform(0, 2 * math.pi, n)
-    colours = palette_colours(clip.palette, rng.uniform(0, 3, n)) * 3.5
+    colours = palette_colours(clip.palette, rng.uniform(0, 3, n)) * 5.0
 
     def positions(phase):
         flock = flock_amp * np.cos(flock_cycles * phase + flock_offset)
