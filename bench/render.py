@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from vjgan.model.networks import Generator
-from vjgan.render import clips, effects
+from vjgan.render import clips, effects, video
 from vjgan.render.audio import analyse
 from vjgan.render.latent import loop_path
 from vjgan.render.layout import compose_batch, to_uint8_hwc
@@ -52,29 +52,38 @@ def timed(function, repeats: int = 3) -> float:
 
 
 def stage_timings(run_dir: Path, config: RenderConfig, track: Path) -> list[str]:
-    """Milliseconds per 1080p frame of each pipeline stage, batches of `config.chunk_frames`."""
-    lines = ["| stage (per 1080p frame, chunks of %d) | ms |" % config.chunk_frames, "| --- | ---: |"]
-    renderer, _ = clips.open_renderer(run_dir, None, config)
-    z_dim = renderer.generator.config.z_dim
-    latents = loop_path(config.chunk_frames, z_dim, seed=0)  # (t, z_dim)
+    """Milliseconds per 1080p frame of each pipeline stage (chunks of `config.chunk_frames`), on the CPU
+    canvas the pipeline uses and, for comparison, composed at the full output size."""
+    lines = [f"| stage, per frame (chunks of {config.chunk_frames}) | canvas {{}} | full 1920x1080 |", "| --- | ---: | ---: |"]
+    renderer, bank_size = clips.open_renderer(run_dir, None, config)
+    chunk = config.chunk_frames
+    latents = loop_path(chunk, renderer.generator.config.z_dim, seed=0)  # (t, z_dim)
     for precision in ("fp32", "bf16"):
         timed_renderer = LatentRenderer(renderer.generator, dataclasses.replace(config, precision=precision))
-        seconds = timed(lambda: timed_renderer.images(latents))
-        lines.append(f"| generator, {precision} | {seconds / config.chunk_frames * 1000:.1f} |")
+        lines.append(f"| generator, {precision} | {timed(lambda: timed_renderer.images(latents)) / chunk * 1000:.1f} | |")
     samples = renderer.images(latents)[:, None]  # (t, 1, 3, 96, 96)
-    layout = config.layout_for("single")
-    for filter in ("nearest", "bicubic", "lanczos"):
-        seconds = timed(lambda: compose_batch(samples, layout, FRAME_SIZE_WH, filter))
-        lines.append(f"| upscale 96 -> 1080p, {filter} | {seconds / config.chunk_frames * 1000:.1f} |")
-    frames = compose_batch(samples, layout, FRAME_SIZE_WH, config.filter)
+    canvas = clips.latent_composition(config, renderer, bank_size)
+    full = clips.latent_composition(dataclasses.replace(config, canvas_oversample=0), renderer, bank_size)
+    lines[0] = lines[0].format("%dx%d" % canvas.canvas_size_wh)
+
+    def per_frame(function) -> str:
+        return f"{timed(function) / chunk * 1000:.1f}"
+
+    def compose(composition):
+        return compose_batch(samples, composition.layout, composition.canvas_size_wh, config.filter)
+
+    frames = {name: compose(composition) for name, composition in [("canvas", canvas), ("full", full)]}
+    lines.append(f"| compose ({config.filter}) | {per_frame(lambda: compose(canvas))} | {per_frame(lambda: compose(full))} |")
     controls = analyse(track, FPS)
-    signals = effects.controls_for_frames(controls, 0, config.chunk_frames)
-    busy = {name: values * 0 + 1 for name, values in signals.items()}  # every effect at full strength
+    busy = {name: values[:chunk] * 0 + 1 for name, values in effects.controls_for_frames(controls, 0, chunk).items()}  # all firing
     for name in effects.EFFECTS:
-        seconds = timed(lambda: effects.apply(frames, busy, [name]))
-        lines.append(f"| effect {name} (firing) | {seconds / config.chunk_frames * 1000:.1f} |")
-    seconds = timed(lambda: to_uint8_hwc(frames))
-    lines.append(f"| to uint8 | {seconds / config.chunk_frames * 1000:.1f} |")
+        cells = [per_frame(lambda: effects.apply(frames[size], busy, [name])) for size in ("canvas", "full")]
+        lines.append(f"| effect {name} (firing) | {cells[0]} | {cells[1]} |")
+    pixels = {size: to_uint8_hwc(frames[size]) for size in frames}
+    lines.append(f"| to uint8 | {per_frame(lambda: to_uint8_hwc(frames['canvas']))} | {per_frame(lambda: to_uint8_hwc(frames['full']))} |")
+    scaler = video.Scaler(config.frame_size_wh, config.filter)
+    cells = [per_frame(lambda: [scaler.video_frame(rgb, "yuv420p") for rgb in pixels[size]]) for size in ("canvas", "full")]
+    lines.append(f"| swscale to 1080p yuv420p (writer thread) | {cells[0]} | {cells[1]} |")
     return lines
 
 

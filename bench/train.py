@@ -39,7 +39,7 @@ def images_per_second(preset_name: str, batch_size: int | None, precision: str, 
 
     def run(n_steps: int) -> None:
         for _ in range(n_steps):
-            loss_sums.add_(train_step(nets, frames, config.batch_size, config, streams, world, amp_dtype))
+            loss_sums.add_(train_step(nets, frames, config.batch_size, config, streams, world, amp_dtype, images_seen=10**6))
         loss_sums.tolist()  # the host waits for the device once, as at a log step
 
     run(warmup_steps)

@@ -26,7 +26,7 @@ from vjgan.train.loop import dry_run, train
 from vjgan.train.snapshots import SnapshotStore
 
 SIZE_PX = 32
-TOTAL_IMAGES = 2000  # 250 steps of 8: long enough to kill mid-run, short enough for seconds
+TOTAL_IMAGES = 1280  # 160 steps of 8: long enough to kill mid-run, short enough for seconds
 
 
 def make_store(path: Path, frames: np.ndarray) -> Path:
@@ -115,12 +115,12 @@ def test_training_fills_the_run_directory(reference):
     config = read_config_toml(reference / "config.toml")
     assert config.images_total == TOTAL_IMAGES
     records = [json.loads(line) for line in (reference / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records] == list(range(10, 251, 10))
+    assert [r["step"] for r in records] == list(range(10, 161, 10))
     assert set(records[0]) == {"step", "images_seen", "d_loss", "g_loss", "images_per_second", "seconds"}
     assert all(np.isfinite(r["d_loss"]) and r["images_per_second"] > 0 for r in records)
-    assert [seen for seen, _ in ckpt.list_checkpoints(reference)] == [1600, 1920, 2000]
+    assert [seen for seen, _ in ckpt.list_checkpoints(reference)] == [640, 960, 1280]
     snapshots = SnapshotStore.open(reference)
-    assert snapshots.images_seen == list(range(0, 2001, 160)) + [2000]
+    assert snapshots.images_seen == list(range(0, 1281, 160))
     assert snapshots.frames().shape == (len(snapshots), 4, SIZE_PX, SIZE_PX, 3)
     assert not np.array_equal(snapshots.frames(0, 1), snapshots.frames(len(snapshots) - 1))  # it learned something
     for name in ("preview.png", "loss.png", "noise_bank.safetensors"):

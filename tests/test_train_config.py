@@ -51,7 +51,7 @@ def test_epochs_give_the_total_and_one_snapshot_per_epoch():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("batch_size", 0), ("lr", 0.0), ("lr", float("nan")), ("loss", "wgan"), ("precision", "fp8"),
+    [("batch_size", 0), ("lr", 0.0), ("ema_rampup", -0.1), ("lr", float("nan")), ("loss", "wgan"), ("precision", "fp8"),
      ("device", "tpu"), ("minutes", 0.0), ("augment", "colour"), ("snapshot_every_images", 0)],
 )
 def test_invalid_settings_are_refused_naming_the_setting(field, value):
@@ -59,8 +59,17 @@ def test_invalid_settings_are_refused_naming_the_setting(field, value):
         dataclasses.replace(TrainConfig(), **{field: value})
 
 
+def test_ema_half_life_ramps_up_with_images_seen_then_holds():
+    config = TrainConfig(batch_size=100, ema_half_life_images=10_000, ema_rampup=0.05)
+    assert config.ema_beta(1_000) == pytest.approx(0.5 ** (100 / 50))  # half-life 5% of 1,000 images
+    assert config.ema_beta(10_000_000) == pytest.approx(0.5 ** (100 / 10_000))
+    assert config.ema_beta(0) > 0  # the first step still averages
+    fixed = dataclasses.replace(config, ema_rampup=0.0)
+    assert fixed.ema_beta(1_000) == fixed.ema_beta(10_000_000) == pytest.approx(0.5 ** (100 / 10_000))
+
+
 def test_config_survives_a_toml_round_trip(tmp_path):
-    config = with_overrides(preset("modern"), store="data/particles", minutes=2.5, model_size_px=(64, 128))
+    config = with_overrides(preset("modern"), store="data/particles", minutes=2.5, ema_rampup=0.0, model_size_px=(64, 128))
     write_config_toml(config, tmp_path / "config.toml")
     assert read_config_toml(tmp_path / "config.toml") == config
     unset = TrainConfig(store="x")  # minutes None is left out of TOML and comes back as None

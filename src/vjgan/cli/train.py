@@ -43,6 +43,7 @@ def register(subparsers) -> None:
     model.add_argument("--augment", help='DiffAugment policy, e.g. "color,translation,cutout" ("" = none)')
     model.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="random left-right flips")
     model.add_argument("--ema-half-life", type=int, help="images for the EMA generator's memory to halve")
+    model.add_argument("--ema-rampup", type=float, help="early half-life as a fraction of images seen (0: off)")
     model.add_argument("--noise-bank", type=int, help="latent vectors rendered per snapshot")
     model.add_argument("--seed", type=int, help="seed of every random choice")
 
@@ -92,6 +93,7 @@ def resolve_config(args):
         augment=args.augment,
         flip=args.flip,
         ema_half_life_images=args.ema_half_life,
+        ema_rampup=args.ema_rampup,
         noise_bank_size=args.noise_bank,
         seed=args.seed,
         device=args.device,

@@ -127,7 +127,8 @@ class LatentRenderer:
 
     def __init__(self, generator: Generator, config: RenderConfig):
         self.device = pick_device(config.device)
-        self.generator = generator.to(self.device).eval().requires_grad_(False)
+        # channels_last: oneDNN's and cuDNN's faster convolution layout (seed96 on 2 CPU cores: ~1.3x)
+        self.generator = generator.to(self.device, memory_format=torch.channels_last).eval().requires_grad_(False)
         self.latent = generator.config.latent
         self.amp_dtype = autocast_dtype(config.precision, self.device)
         self.batch = config.generator_batch

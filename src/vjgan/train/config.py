@@ -39,6 +39,7 @@ class TrainConfig:
     flip: bool = True  # mirror a random half of each real batch left-right
     augment: str = ""  # DiffAugment policy, e.g. "color,translation,cutout"; "" = none
     ema_half_life_images: int = 10_000  # images after which the EMA generator's memory halves
+    ema_rampup: float = 0.05  # half-life at most this fraction of the images seen so far; 0: fixed half-life
     images_total: int = 5_000_000  # images to train on, all sessions together (1000 epochs x 5000)
     snapshot_every_images: int = 5_000  # images between fixed-noise snapshots (one per original epoch)
     checkpoint_every_images: int = 50_000  # images between checkpoints
@@ -65,14 +66,20 @@ class TrainConfig:
             raise VjganError(f"train setting precision={self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         if self.device not in DEVICES:
             raise VjganError(f"train setting device={self.device!r}: choose one of {', '.join(DEVICES)}")
+        if not self.ema_rampup >= 0:
+            raise VjganError(f"train setting ema_rampup={self.ema_rampup}: must be 0 (off) or more")
         if self.minutes is not None and not self.minutes > 0:
             raise VjganError(f"train setting minutes={self.minutes}: must be more than 0")
         parse_policy(self.augment)
 
-    @property
-    def ema_beta(self) -> float:
-        """EMA-G's decay per step: its memory halves every `ema_half_life_images` whatever the batch size."""
-        return 0.5 ** (self.batch_size / self.ema_half_life_images)
+    def ema_beta(self, images_seen: int) -> float:
+        """EMA-G's decay for the step after `images_seen`: its memory halves every `ema_half_life_images`
+        whatever the batch size. With `ema_rampup` (as stylegan2-ada) the half-life grows with training
+        at first, so early snapshots show what G has learnt instead of the initial weights."""
+        half_life = self.ema_half_life_images
+        if self.ema_rampup > 0:
+            half_life = min(half_life, max(images_seen, self.batch_size) * self.ema_rampup)
+        return 0.5 ** (self.batch_size / half_life)
 
 
 PRESETS = {

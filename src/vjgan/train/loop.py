@@ -112,7 +112,7 @@ def _train(config, run: RunDir, world: World, force, resume_from, session_start)
         with progress, stop:
             while True:
                 # sample, D step, G step, EMA
-                losses = train_step(nets, frames, rank_batch, config, streams, world, amp_dtype)
+                losses = train_step(nets, frames, rank_batch, config, streams, world, amp_dtype, counters.images_seen)
                 images_before = counters.images_seen
                 counters.images_seen += config.batch_size
                 counters.step += 1
@@ -164,7 +164,7 @@ def dry_run(config: TrainConfig) -> dict[str, float]:
     nets = build_networks(config, world)
     amp_dtype = autocast_dtype(config.precision, world.device)
     streams = make_streams(config.seed, world)
-    losses = train_step(nets, frames, config.batch_size, config, streams, world, amp_dtype)
+    losses = train_step(nets, frames, config.batch_size, config, streams, world, amp_dtype, images_seen=0)
     with torch.no_grad():
         bank_latents = latent_from_gaussian(draw_noise_bank(config), config.model.latent).to(world.device)
         snapshot = nets.G_ema(bank_latents)  # (bank, 3, H, W)
@@ -172,7 +172,7 @@ def dry_run(config: TrainConfig) -> dict[str, float]:
     return {"d_loss": d_value, "g_loss": g_value, "snapshot_shape": tuple(snapshot.shape), "device": str(world.device)}
 
 
-def train_step(nets: Networks, frames, rank_batch, config, streams, world, amp_dtype) -> torch.Tensor:
+def train_step(nets: Networks, frames, rank_batch, config, streams, world, amp_dtype, images_seen: int) -> torch.Tensor:
     """One optimisation step; returns this rank's (D loss, G loss) as a (2,) tensor left on the device."""
     # sample
     real = sample_real(frames, rank_batch, config.flip, streams["batch"])  # (b, 3, H, W) in [-1, 1]
@@ -201,7 +201,7 @@ def train_step(nets: Networks, frames, rank_batch, config, streams, world, amp_d
     nets.opt_g.step()
 
     # EMA
-    update_ema(nets.G_ema, nets.G, config.ema_beta)
+    update_ema(nets.G_ema, nets.G, config.ema_beta(images_seen))
     return torch.stack([loss_d.detach().float(), loss_g.detach().float()])
 
 
