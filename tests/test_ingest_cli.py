@@ -42,6 +42,14 @@ def test_problems_are_printed_one_line_each_with_a_summary_table_and_success(tmp
     assert [cell.strip() for cell in table_rows["strobe"].split("│")[2:6]] == ["1", "0", "1", "9"]  # added, in store, failed, frames
 
 
+def test_videos_outside_genre_folders_are_named_with_the_way_to_ingest_them(tmp_path, capsys):
+    clip(tmp_path / "in/g/a.mp4")
+    clip(tmp_path / "in/loose one.mp4", seed=1)
+    code, err = vjgan_ingest(capsys, tmp_path / "in", "--out", tmp_path / "data", "--size", "16")
+    [line] = [line for line in err.splitlines() if "loose one.mp4" in line]
+    assert code == 0 and "not ingested" in line and "--genre NAME" in line
+
+
 def test_exit_code_is_1_only_when_nothing_at_all_was_ingested(tmp_path, capsys):
     (tmp_path / "in/g").mkdir(parents=True)
     (tmp_path / "in/g/text.mp4").write_text("no video here")
@@ -118,3 +126,17 @@ def test_an_interrupted_ingest_leaves_a_consistent_store_and_the_next_run_comple
     completed = FrameStore.open(store)
     assert sorted(s.source for s in completed.shards) == ["clip0.mkv", "clip1.mkv", "clip2.mkv"] and len(completed) == 720
     assert {p.name for p in store.iterdir() if not p.name.startswith(".")} == {"manifest.json", *(s.file for s in completed.shards)}
+
+
+def test_an_output_folder_that_cannot_be_made_is_a_one_line_error(tmp_path, capsys):
+    clip(tmp_path / "in/g/a.mp4")
+    (tmp_path / "taken").write_text("a file where the data folder should go")
+    code, err = vjgan_ingest(capsys, tmp_path / "in", "--out", tmp_path / "taken", "--size", "16")
+    assert code == 1 and f"{tmp_path / 'taken' / 'g'}: cannot write the frame store (Not a directory)" in err and "Traceback" not in err
+
+
+def test_a_linked_folder_loop_is_walked_once(tmp_path, capsys):
+    clip(tmp_path / "in/g/a.mp4")
+    (tmp_path / "in/g/again").symlink_to(tmp_path / "in/g", target_is_directory=True)
+    code, _ = vjgan_ingest(capsys, tmp_path / "in", "--out", tmp_path / "data", "--size", "16")
+    assert code == 0 and [s.source for s in FrameStore.open(tmp_path / "data/g").shards] == ["a.mp4"]

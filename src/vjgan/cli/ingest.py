@@ -105,6 +105,13 @@ def run(args) -> int:
         if g.leftovers_removed:
             console.print(f"{g.store_path}: removed {len(g.leftovers_removed)} unfinished file(s) of an interrupted run", markup=False)
     console.print(summary_table(report))
+    if report.stray_files:
+        console.print(
+            f"{args.footage_dir}: {len(report.stray_files)} video(s) outside any genre folder were not ingested "
+            f"({', '.join(p.name for p in report.stray_files[:3])}{', ...' if len(report.stray_files) > 3 else ''}); "
+            "move them into a genre folder, or ingest a flat folder with --genre NAME",
+            style="yellow", markup=False, soft_wrap=True,
+        )  # fmt: skip
     if report.problems:
         console.print(f"{len(report.problems)} file(s) had problems (listed above)", style="yellow", markup=False)
     if report.nothing_ingested:

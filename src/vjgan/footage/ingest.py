@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vjgan.errors import FootageError, StoreError
+from vjgan.errors import FootageError
 from vjgan.footage.decode import check_source, open_video, unreadable
 from vjgan.footage.geometry import CROP_MODES
 from vjgan.footage.store import ShardInfo, StoreSettings, StoreWriter
@@ -209,10 +209,7 @@ def add_shard(
 ) -> tuple[int, str | None]:
     """Decode `source` into a new shard: (frames, why it was cut short or damaged, or None)."""
     with open_video(source.path) as video:
-        try:
-            shard = writer.new_shard(source.name)
-        except OSError as error:
-            raise unwritable(writer, error) from None
+        shard = writer.new_shard(source.name)
         unreported = 0
         try:
             for frame in video.frames(config.fps, config.size_px, config.crop):
@@ -228,16 +225,10 @@ def add_shard(
                 truncated=video.ending.truncated,
             )  # fmt: skip
             writer.commit(shard, info)
-        except BaseException as error:
+        except BaseException:
             shard.discard()
-            if isinstance(error, OSError):
-                raise unwritable(writer, error) from None
             raise
         return info.frames, video.ending.note
-
-
-def unwritable(writer: StoreWriter, error: OSError) -> StoreError:
-    return StoreError(f"{writer.path}: cannot write the frame store ({error.strerror or error})")
 
 
 def source_fingerprint(path: Path) -> str:
@@ -293,14 +284,15 @@ def check_genre_name(genre: str) -> None:
         raise FootageError(f"--genre {genre!r}: a genre must be a plain folder name (no slashes, not hidden)")
 
 
-def candidates(folder: Path) -> list[Path]:
-    """Video- or image-named entries under `folder`, in sub-folders too."""
+def candidates(folder: Path, walked: frozenset[str] = frozenset()) -> list[Path]:
+    """Video- or image-named entries under `folder`, in sub-folders too (linked folders once: no loops)."""
+    walked = walked | {os.path.realpath(folder)}
     found = []
     for entry in visible_entries(folder):
         if is_candidate(entry):
             found.append(entry)
-        elif entry.is_dir():
-            found.extend(candidates(entry))
+        elif entry.is_dir() and os.path.realpath(entry) not in walked:
+            found.extend(candidates(entry, walked))
     return sorted(found)
 
 

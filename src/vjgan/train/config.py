@@ -22,8 +22,8 @@ PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 
 # Settings of one session rather than of the run: changing them on resume keeps the run's history.
-# (Training further with a larger `images_total` is the point of resuming; the rest only changes how
-# fast the same maths runs, or for how long this session may run.)
+# (Training further with a larger `images_total` is the point of resuming; the rest only changes where
+# and how fast the same maths runs, or for how long this session may run.)
 SESSION_FIELDS = ("images_total", "minutes", "precision", "compile", "device")
 
 
