@@ -85,9 +85,10 @@ class ProgressListener(IngestListener):
 
 
 def summary_table(report: IngestReport) -> Table:
-    table = Table(title="ingest summary")
-    for heading in ("genre", "added", "already in store", "failed", "frames added", "frames in store", "seconds", "frames/s"):
-        table.add_column(heading, justify="left" if heading == "genre" else "right")
+    table = Table(title="ingest summary (files: added / already stored / failed)")
+    table.add_column("genre", no_wrap=True)
+    for heading in ("added", "stored", "failed", "+frames", "frames", "s", "frames/s"):
+        table.add_column(heading, justify="right", no_wrap=True)
     for g in report.genres:
         table.add_row(
             g.genre, str(g.files_added), str(g.files_skipped), str(g.files_failed), f"{g.frames_added:,}",
