@@ -3,16 +3,15 @@
     .venv/bin/python bench/quality.py --footage ../shared/footage --genre organic --images 200000
     .venv/bin/python bench/quality.py --genre organic --size 32 --width 16 --images 64000  # CPU-sized
 
-Ingests one genre of footage into a frame store, trains each preset on it with the trainer's own
-API (`vjgan.train.loop.train`) for the same number of images, then measures the EMA generator of
-the final checkpoint: SWD x 1e3 of `--samples` fresh samples against as many store frames (lower is
-better) and diversity (mean pairwise distance; the store's own figure is printed beside it). The
-per-snapshot curves of every preset go into one chart. Everything is written under `--work-dir`;
-the table printed at the end is what bench/RESULTS.md quotes.
+Ingests one genre folder of the footage (`FOOTAGE/<genre>/`) into a frame store, trains each preset
+on it with the trainer's own API (`vjgan.train.loop.train`) for the same number of images, then
+measures the EMA generator of the final checkpoint: SWD x 1e3 of `--samples` fresh samples against
+as many store frames (lower is better) and diversity (mean pairwise distance; the store's own figure
+is printed beside it). The per-snapshot curves of every preset go into one chart. Everything is
+written under `--work-dir`; the table printed at the end is what bench/RESULTS.md quotes.
 """
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
@@ -62,7 +61,7 @@ def main() -> None:
         base = preset(name)
         size_px = (args.size, args.size) if args.size else base.model.size_px
         data_dir = args.work_dir / f"data-{size_px[0]}x{size_px[1]}"
-        ingest(args.footage, data_dir, dataclasses.replace(IngestConfig(), size_px=size_px[0]), genre=args.genre)
+        ingest(args.footage / args.genre, data_dir, IngestConfig(size_px=size_px[0]), genre=args.genre)
         store_path = data_dir / args.genre
         config = with_overrides(
             base,

@@ -4,8 +4,8 @@
     .venv/bin/python bench/render.py --seconds 4     # quicker
     .venv/bin/python bench/render.py --no-write      # print only
 
-A `seed96` generator (96x96, z 100, width 64) with random DCGAN-initialised weights stands in for a
-trained one: the arithmetic is the same. The run is written to a temporary folder.
+A `seed96` generator (96x96, z 100, width 64) with random weights stands in for a trained one: the
+arithmetic is the same. The run is written to a temporary folder.
 """
 
 import argparse
@@ -25,18 +25,41 @@ from vjgan.render.audio import analyse
 from vjgan.render.latent import loop_path
 from vjgan.render.layout import compose_batch, to_uint8_hwc
 from vjgan.render.music import synth_music
-from vjgan.render.pipeline import LatentRenderer, RenderConfig
+from vjgan.render.pipeline import LatentRenderer, RenderConfig, available_cores
 from vjgan.train.checkpoint import module_tensors, write_checkpoint
 from vjgan.train.config import TrainConfig, config_to_dict
 
 FRAME_SIZE_WH = (1920, 1080)
 FPS = 30
+OUTPUT_STD = 0.6  # spread of the stand-in generator's pixel values, as a trained seed96's in [-1, 1]
+
+
+# What py-spy showed and what was done about it (first measured on the loaded machine: render loop 0.78x,
+# render audio 0.07x real time at 1080p).
+PROFILE_NOTES = [
+    "Profile (py-spy) and what came of it:",
+    "- Composing at 1080p in torch (upscale ~20 ms, quantise ~13 ms a frame) and the effects at 1080p (30-100 ms "
+    "each, ~250 ms for the default five) were most of the time. On the CPU the pipeline now composes and runs the "
+    "effects on a canvas of 4 pixels per sample pixel (384x216 for one 96 px sample in 1080p; 1 per pixel for "
+    "`--filter nearest`) and the writer thread's swscale upscales it while converting to yuv420p (~1 ms). On CUDA "
+    "the canvas stays the output size. The price: effect edges (glitch bands) are softer on the CPU.",
+    "- The generator: bf16 autocast (native AVX512-BF16 here; `--precision auto`) and channels_last are ~2x fp32 "
+    "NCHW; batches of 32 latents (4 clips at once in `generate`) beat 8 by ~15%.",
+    "- Two torch threads spin-waited for each other while x264 held a core: one torch thread per two cores "
+    "(`RenderConfig.cpu_threads`) cut CPU time ~20% and wall time ~10% for audio clips.",
+    "- Left: the first `analyse` in a process costs ~3 s (librosa/numba compiling), outside the per-frame path.",
+]
 
 
 def seed96_run(folder: Path) -> Path:
-    """A run directory holding one checkpoint of a freshly initialised seed96 generator."""
+    """A run directory holding one checkpoint of a freshly initialised seed96 generator, its last layer
+    scaled so that pictures have a trained model's contrast (DCGAN's init alone gives flat grey, which
+    the encoder would compress for free)."""
     config = TrainConfig()
-    generator = Generator(config.model)
+    generator = Generator(config.model).eval()
+    with torch.no_grad():
+        picture_std = generator(torch.rand(16, config.model.z_dim) * 2 - 1).std()
+        generator.blocks[-1].weight.mul_(OUTPUT_STD / picture_std)
     write_checkpoint(folder, module_tensors("G_ema", generator), {"config": config_to_dict(config), "counters": {"images_seen": 0}})
     return folder
 
@@ -144,15 +167,19 @@ def main() -> None:
         write_section("Render", [
             f"`bench/render.py --seconds {args.seconds:g}`: a seed96 generator (random weights) through the whole pipeline "
             f"(generator -> canvas compose -> effects -> uint8 -> writer thread: swscale upscale + H.264). "
-            f"{platform.machine()}, {torch.get_num_threads()} torch threads, load average at the end {load}: a machine shared "
+            f"{platform.machine()}, {available_cores()} cores (torch renders on half), load average at the end {load}: a machine shared "
             "with other engineers' tests, so wall times swing 2-4x from run to run; the CPU-bound column (video seconds per "
             "half the process's CPU seconds, all threads) is steadier. The lead re-measures on a quiet machine. "
-            "Targets: >= 1.0x real time at 1080p30 on 2 CPU cores, >= 10x on one GPU.",
+            "Targets: >= 1.0x real time at 1080p30 on 2 CPU cores, >= 10x on one GPU (not measured: no GPU was lent to "
+            "this task; on CUDA the canvas is the output size and the writer's swscale only converts, ~6 ms a 1080p frame "
+            "per clip, so one clip is bound by its encoder thread: `generate` encodes several side by side).",
             "",
             *header,
             *results,
             "",
             *lines,
+            "",
+            *PROFILE_NOTES,
         ])
 
 

@@ -8,6 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+# librosa's numba cache is shared by every process of the venv; xdist workers compiling into it at once
+# can corrupt it (later calls segfault), so each worker keeps its own, set before librosa is imported.
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                                      "vjgan-test-numba-" + os.environ.get("PYTEST_XDIST_WORKER", "main")))
+
 # Tests run on small tensors; two threads per worker keep CI's 2 cores busy without oversubscribing.
 torch.set_num_threads(int(os.environ.get("VJGAN_TEST_THREADS", "1")))
 

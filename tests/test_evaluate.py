@@ -1,8 +1,11 @@
 """Quality metrics: SWD over Laplacian-pyramid patches and diversity, pure maths on tiny frame sets."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from media import gradient_frames
 from vjgan.evaluate import (
@@ -89,3 +92,65 @@ def test_diversity_is_zero_for_a_collapsed_set_and_grows_with_variety():
 def test_diversity_is_on_the_per_pixel_scale():
     black, white = np.zeros((1, 64, 64, 3), np.uint8), np.full((1, 64, 64, 3), 255, np.uint8)
     assert diversity(np.concatenate([black, white])) == pytest.approx(1.0)
+
+
+@pytest.fixture
+def run_with_snapshots(tmp_path):
+    """A frame store ingested from a real video and a run whose snapshots are: noise, the store's own
+    frames (a perfect generator), and one frame repeated (a collapsed generator)."""
+    from media import write_video
+    from vjgan.footage.ingest import IngestConfig, ingest
+    from vjgan.footage.store import FrameStore
+    from vjgan.model.networks import ModelConfig
+    from vjgan.train.config import TrainConfig, write_config_toml
+    from vjgan.train.snapshots import SnapshotStore
+
+    (tmp_path / "footage" / "waves").mkdir(parents=True)
+    write_video(tmp_path / "footage" / "waves" / "a.mp4", gradient_frames(40, 64, 48, seed=2))
+    ingest(tmp_path / "footage", tmp_path / "data", IngestConfig(size_px=32, fps=None))
+    store = FrameStore.open(tmp_path / "data" / "waves")
+    run_dir = tmp_path / "runs" / "waves"
+    run_dir.mkdir(parents=True)
+    write_config_toml(TrainConfig(model=ModelConfig(size_px=(32, 32)), store=str(store.path)), run_dir / "config.toml")
+    snapshots = SnapshotStore.open_for_writing(run_dir, bank_size=16, size_px=(32, 32))
+    real = store.sample(16, np.random.default_rng(5))
+    snapshots.append(1000, np.random.default_rng(0).integers(0, 256, real.shape, dtype=np.uint8))
+    snapshots.append(2000, real)
+    snapshots.append(3000, np.repeat(real[:1], 16, axis=0))
+    return run_dir
+
+
+def test_evaluate_run_scores_every_snapshot_against_the_runs_store(run_with_snapshots):
+    from vjgan.evaluate import evaluate_run
+
+    report = evaluate_run(run_with_snapshots, EvalConfig(store_frames=32, patches_per_image=32, projections=32, repeats=2))
+    noise, perfect, collapsed = report.snapshots
+    assert [row.images_seen for row in report.snapshots] == [1000, 2000, 3000]
+    assert perfect.swd_x1e3 * 3 < noise.swd_x1e3
+    assert collapsed.diversity < 1e-6 < perfect.diversity and perfect.diversity == pytest.approx(report.store_diversity, rel=0.5)
+    saved = json.loads(report.json_path.read_text())
+    assert [row["swd_x1e3"] for row in saved["snapshots"]] == [row.swd_x1e3 for row in report.snapshots]
+    assert Image.open(report.swd_png).format == "PNG" and Image.open(report.diversity_png).format == "PNG"
+
+
+def test_evaluate_run_takes_every_nth_snapshot_and_always_the_newest(run_with_snapshots):
+    from vjgan.evaluate import evaluate_run
+
+    report = evaluate_run(run_with_snapshots, EvalConfig(every_nth_snapshot=2, store_frames=16, patches_per_image=16, projections=16, repeats=1))
+    assert [row.index for row in report.snapshots] == [0, 2]
+
+
+def test_eval_command_prints_a_table_and_names_the_charts(run_with_snapshots, capsys):
+    from vjgan.cli import main
+
+    assert main(["eval", str(run_with_snapshots), "--every", "2", "--samples", "16"]) == 0
+    printed = capsys.readouterr().err
+    assert "SWD" in printed and "3,000" in printed and "swd.png" in printed and "diversity.png" in printed
+
+
+def test_eval_command_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
+    from vjgan.cli import main
+
+    assert main(["eval", str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert str(tmp_path) in error and "not a vjgan run" in error and "Traceback" not in error

@@ -34,12 +34,14 @@ def test_seed96_has_the_original_layers():
     assert all(d.kernel_size == (4, 4) and d.stride == (2, 2) for d in deconvs)
     assert len(_layers(generator, nn.BatchNorm2d)) == 4  # after the Linear and between the deconvs
     assert len(_layers(generator, nn.ReLU)) == 4 and not _layers(generator, nn.Tanh)
+    assert [d.bias is not None for d in deconvs] == [False, False, False, True]  # BatchNorm cancels a bias
 
     convs = _layers(discriminator, nn.Conv2d)
     assert [(c.in_channels, c.out_channels) for c in convs] == [(3, 64), (64, 128), (128, 256), (256, 512)]
     assert all(c.kernel_size == (4, 4) and c.stride == (2, 2) for c in convs)
     assert len(_layers(discriminator, nn.BatchNorm2d)) == 3  # all but the first convolution
     assert len(_layers(discriminator, nn.ELU)) == 4
+    assert [c.bias is not None for c in convs] == [True, False, False, False]
     head = discriminator.head
     assert (head.in_features, head.out_features) == (6 * 6 * 512, 2)
 
@@ -75,7 +77,7 @@ def test_weights_start_from_the_dcgan_init():
     batchnorm_scales = torch.cat([b.weight for b in _layers(generator, nn.BatchNorm2d)])
     assert deconv_weights.mean().abs() < 0.002 and abs(deconv_weights.std() - 0.02) < 0.002
     assert abs(batchnorm_scales.mean() - 1) < 0.01 and abs(batchnorm_scales.std() - 0.02) < 0.01
-    assert all((d.bias == 0).all() for d in _layers(generator, nn.ConvTranspose2d))
+    assert (generator.project.bias == 0).all() and (generator.blocks[-1].bias == 0).all()
 
 
 def test_seed96_score_turns_softmax_cross_entropy_into_binary_cross_entropy():

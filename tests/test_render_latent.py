@@ -1,6 +1,5 @@
 """`vjgan render loop` and `vjgan render walk`: latent clips from a real run's EMA generator, decoded back."""
 
-import json
 import shutil
 import subprocess
 import sys
@@ -78,18 +77,19 @@ def test_gif_and_other_frame_rates_keep_exact_frame_counts(tiny_run, tmp_path, c
 
 
 def test_long_1080p_render_streams_in_bounded_memory(tiny_run, tmp_path):
-    """3 s of 1080p: 560 MB as uint8 frames, 2.2 GB as the float frames the pipeline makes. Measured in a
-    fresh process, whose peak is its own: ~240 MiB of imports, ~650 MiB of chunks in flight and x264 state
-    (the same for 1 s as for 4 s), so a render that held the clip would pass the bound by far."""
+    """3 s of 1080p composed at full size (the GPU's path; the CPU's small canvas would hide a leak): 560 MB
+    as uint8 frames, 2.2 GB as the float frames the pipeline makes. Measured in a fresh process, whose peak
+    is its own: ~240 MiB of imports and ~650 MiB of chunks in flight and x264 state, the same for 1 s as
+    for 3 s, so a render that held the clip would pass the bound by far."""
     script = (
-        "import json, resource, sys; from vjgan.cli import main; "
-        "code = main(sys.argv[1:]); "
-        "print(json.dumps([code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))"
+        "import resource, sys; from pathlib import Path; from vjgan.render import clips; "
+        "from vjgan.render.pipeline import RenderConfig; "
+        "config = RenderConfig(frame_size_wh=(1920, 1080), canvas_oversample=0); "
+        "clips.render_loop(Path(sys.argv[1]), config, clips.LoopOptions(seconds=3), out=Path(sys.argv[2])); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
-    args = ["render", "loop", str(tiny_run), "--size", "1920x1080", "--seconds", "3", "--filter", "nearest", "--out", str(tmp_path / "long.mp4")]
-    result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, check=True)
-    code, peak_kib = json.loads(result.stdout.strip().splitlines()[-1])
-    assert code == 0
-    assert peak_kib / 1024 < 1150, f"peak memory {peak_kib / 1024:.0f} MiB"
+    result = subprocess.run([sys.executable, "-c", script, str(tiny_run), str(tmp_path / "long.mp4")], capture_output=True, text=True, check=True)
+    peak_mib = int(result.stdout.strip().splitlines()[-1]) / 1024
+    assert peak_mib < 1150, f"peak memory {peak_mib:.0f} MiB"
     with av.open(str(tmp_path / "long.mp4")) as container:
         assert sum(1 for packet in container.demux(video=0) if packet.size) == 90

@@ -14,7 +14,7 @@ from vjgan.console import console
 from vjgan.errors import VjganError
 
 # Order is the order `vjgan --help` lists the stages in.
-COMMAND_MODULES = ["synth", "ingest", "train", "render", "generate"]
+COMMAND_MODULES = ["synth", "ingest", "train", "render", "generate", "eval", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -48,5 +48,5 @@ def run(args) -> int:
         table.add_row(str(row.index), f"{row.images_seen:,}", f"{row.swd_x1e3:.1f}", *levels, f"{row.diversity:.4f}")
     console.print(table)
     for path in (report.json_path, report.swd_png, report.diversity_png):
-        console.print(f"wrote {path}", markup=False)
+        console.print(f"wrote {path}", markup=False, soft_wrap=True)
     return 0

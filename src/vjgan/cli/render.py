@@ -57,7 +57,8 @@ def register(subparsers) -> None:
 def add_kind(kinds, name: str, help: str, latent: bool = False):
     parser = kinds.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
     parser.add_argument("run_dir", type=Path, metavar="RUN", help="run directory made by vjgan train")
-    parser.add_argument("--out", type=Path, help=f"output file (.mp4, .mov, .gif) or PNG folder (default RUN/clips/{name}...)")
+    stem = f"{name}-SEED" if latent else name
+    parser.add_argument("--out", type=Path, help=f"output file (.mp4, .mov, .gif) or PNG folder (default RUN/clips/{stem}.mp4)")
     add_output_options(parser, latent)
     return parser
 

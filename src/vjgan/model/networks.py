@@ -17,6 +17,11 @@ double or halve the resolution):
 Spectral normalisation in D (either architecture) replaces D's BatchNorm: the two fight each
 other, and BatchNorm makes D's score of one image depend on the rest of its batch.
 
+A convolution followed by BatchNorm has no bias: BatchNorm subtracts each channel's mean, which
+cancels a per-channel bias exactly (its gradient is zero), so the function is the original's and the
+step is faster (oneDNN computes transposed-convolution bias gradients on a slow path). G's first
+Linear keeps its bias: BatchNorm there is per channel of the (C, h, w) grid, the bias per position.
+
 Channel count: ``width`` channels at full resolution, doubling per block towards the base grid and
 capped at ``8 * width`` (seed96 at 96 px: 64 -> 128 -> 256 -> 512, base grid 6x6).
 """
@@ -142,9 +147,9 @@ class Generator(nn.Module):
         self.project = nn.Linear(config.z_dim, channels[0] * grid_h * grid_w)  # (N, 512 * 6 * 6) for seed96
         blocks = [nn.BatchNorm2d(channels[0]), nn.ReLU(inplace=True)]  # per channel of (N, 512, 6, 6)
         for c_in, c_out in zip(channels, channels[1:]):
-            blocks += [_upsample(config.arch, c_in, c_out), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            blocks += [_upsample(config.arch, c_in, c_out, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
             # state size: (N, c_out, 2h, 2w), e.g. (N, 256, 12, 12) after the first seed96 block
-        blocks.append(_upsample(config.arch, channels[-1], 3))  # (N, 3, H, W)
+        blocks.append(_upsample(config.arch, channels[-1], 3, bias=True))  # (N, 3, H, W)
         if config.arch == "modern":
             blocks.append(nn.Tanh())
         self.blocks = nn.Sequential(*blocks)
@@ -172,8 +177,9 @@ class Discriminator(nn.Module):
         grid_h, grid_w = config.base_grid
         layers = []
         for i, (c_in, c_out) in enumerate(zip([3] + channels, channels)):
-            layers.append(nn.Conv2d(c_in, c_out, 4, 2, 1))  # (N, c_out, H/2, W/2), e.g. (N, 64, 48, 48)
-            if i > 0 and not config.spectral_norm:
+            batchnorm = i > 0 and not config.spectral_norm
+            layers.append(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not batchnorm))  # (N, c_out, H/2, W/2), e.g. (N, 64, 48, 48)
+            if batchnorm:
                 layers.append(nn.BatchNorm2d(c_out))
             layers.append(nn.ELU(inplace=True) if config.arch == "seed96" else nn.LeakyReLU(0.2, inplace=True))
         self.features = nn.Sequential(*layers)  # (N, 512, 6, 6)
@@ -212,9 +218,9 @@ class MinibatchStddev(nn.Module):
         return torch.cat([x, extra], dim=1)  # (N, C + 1, h, w)
 
 
-def _upsample(arch: str, c_in: int, c_out: int) -> nn.Module:
+def _upsample(arch: str, c_in: int, c_out: int, bias: bool) -> nn.Module:
     """One 2x upsampling layer: the original's 4x4 stride-2 transposed conv, or upsample + 3x3 conv."""
     if arch == "seed96":
-        return nn.ConvTranspose2d(c_in, c_out, 4, 2, 1)
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1))
+        return nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias))
 

@@ -13,7 +13,10 @@ Features are computed in chunks of STFT frames: an hour-long DJ mix needs little
 its samples.
 """
 
+import contextlib
 import functools
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -252,15 +255,42 @@ def _onset_lead_seconds(sample_rate_hz: int, config: AnalysisConfig) -> float:
     return float(np.mean(leads)) / sample_rate_hz
 
 
+@contextlib.contextmanager
+def _numba_cache_lock():
+    """Serialise librosa's numba-compiled beat tracker across processes.
+
+    librosa caches its compiled code on disk; two processes compiling at once (parallel renders) can
+    leave a cache index that points at the wrong code, and every later call then segfaults.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks, no parallel-render protection
+        yield
+        return
+    try:
+        lock_file = open(os.path.join(tempfile.gettempdir(), "vjgan-librosa-numba.lock"), "a")
+    except OSError:  # another user's lock file: run unprotected rather than refuse to render
+        yield
+        return
+    with lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
 def _beats(onset: np.ndarray, sample_rate_hz: int, hop: int) -> tuple[float | None, np.ndarray]:
     """Tempo and beat times (seconds, on the STFT frame clock) from the onset envelope.
 
     librosa's tempo comes in steps of whole frames of lag (117.5 or 123 bpm, never 120, at 512-sample
     hops), so it is refined to the mean interval between tracked beats that agree with it.
     """
-    coarse_bpm = float(librosa.feature.tempo(tg=_mean_tempogram(onset, sample_rate_hz, hop), sr=sample_rate_hz,
-                                             hop_length=hop)[0])
-    _, beat_frames = librosa.beat.beat_track(onset_envelope=onset, sr=sample_rate_hz, hop_length=hop, bpm=coarse_bpm)
+    with _numba_cache_lock():  # librosa.beat compiles (or loads cached) numba code on first use
+        coarse_bpm = float(librosa.feature.tempo(tg=_mean_tempogram(onset, sample_rate_hz, hop), sr=sample_rate_hz,
+                                                 hop_length=hop)[0])
+        _, beat_frames = librosa.beat.beat_track(onset_envelope=onset, sr=sample_rate_hz, hop_length=hop,
+                                                 bpm=coarse_bpm)
     beat_times_seconds = np.asarray(beat_frames, np.float64) * hop / sample_rate_hz
     if len(beat_times_seconds) < 2 or coarse_bpm <= 0:
         return None, beat_times_seconds

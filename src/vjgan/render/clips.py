@@ -22,12 +22,13 @@ from PIL import Image, ImageDraw
 
 from vjgan.errors import RenderError, RunError
 from vjgan.render import effects
-from vjgan.render.audio import analyse
+from vjgan.render.audio import AudioControls, analyse
 from vjgan.render.latent import EASINGS, AudioMotion, audio_path, loop_path, walk_path
 from vjgan.render.layout import Layout, blend_schedule, from_uint8_hwc
 from vjgan.render.pipeline import (
     ClipJob,
     Composition,
+    FrameHook,
     LatentRenderer,
     RenderConfig,
     output_path,
@@ -200,7 +201,7 @@ def render_audio(
     return render_latent_clip(renderer, bank_size, music, controls.n_frames, job, config)
 
 
-def audio_effects(controls, options: AudioOptions, seed: int):
+def audio_effects(controls: AudioControls, options: AudioOptions, seed: int) -> FrameHook | None:
     """The effects chain as a pipeline hook, its state (trail, glitch seed) carried across chunks."""
     if not options.effects or options.intensity == 0:
         return None
