@@ -236,9 +236,11 @@ def main() -> None:
         f"Measured {time.strftime('%Y-%m-%d')} by `bench/ingest.py` on {source}, to {config.size_px}x{config.size_px} "
         f"at {config.fps:g} fps, {config.crop} crop; median of {args.repeats} runs of each method.",
         "",
-        f"Machine: {machine}. The methods ran one after another, each on all cores; the machine was shared "
-        "with other jobs while measuring (see the load average), so wall figures are pessimistic and noisy; "
-        "CPU seconds are less sensitive to the load. Files written by vjgan include one empty lock file per store.",
+        f"Machine: {machine}. The methods ran one after another, each on all cores; "
+        + ("the machine was shared with other jobs while measuring (see the load average), so wall figures are "
+           "pessimistic and noisy; CPU seconds are less sensitive to the load. "
+           if os.getloadavg()[0] > 1.5 else "the machine was otherwise idle. ")
+        + "Files written by vjgan include one empty lock file per store.",
         "",
         *results_table([vjgan, original, ceiling, in_process], expected_store_bytes),
     ]

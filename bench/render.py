@@ -129,6 +129,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=4, help="loops for the generate figures")
     parser.add_argument("--no-write", action="store_true", help="print, do not update RESULTS.md")
     args = parser.parse_args()
+    start_load = ", ".join(f"{value:.1f}" for value in os.getloadavg())  # before this bench loads the machine
     config = RenderConfig(frame_size_wh=FRAME_SIZE_WH, fps=FPS)
     header = ["| command (30 fps, H.264) | video | wall s | CPU s | real time (wall) | real time if CPU-bound on 2 cores |",
               "| --- | ---: | ---: | ---: | ---: | ---: |"]
@@ -163,13 +164,14 @@ def main() -> None:
     if not args.no_write:
         from results import write_section
 
-        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
         write_section("Render", [
             f"`bench/render.py --seconds {args.seconds:g}`: a seed96 generator (random weights) through the whole pipeline "
             f"(generator -> canvas compose -> effects -> uint8 -> writer thread: swscale upscale + H.264). "
-            f"{platform.machine()}, {available_cores()} cores (torch renders on half), load average at the end {load}: a machine shared "
-            "with other engineers' tests, so wall times swing 2-4x from run to run; the CPU-bound column (video seconds per "
-            "half the process's CPU seconds, all threads) is steadier. The lead re-measures on a quiet machine. "
+            f"Measured {time.strftime('%Y-%m-%d')}, {platform.machine()}, {available_cores()} cores (torch renders on half), "
+            f"load average at the start {start_load}"
+            + (": a machine shared with other jobs, so wall times swing 2-4x from run to run; "
+               if float(start_load.split(",")[0]) > 1.5 else ": otherwise idle; ")
+            + "the CPU-bound column (video seconds per half the process's CPU seconds, all threads) is the steadier figure. "
             "Targets: >= 1.0x real time at 1080p30 on 2 CPU cores, >= 10x on one GPU (not measured: no GPU was lent to "
             "this task; on CUDA the canvas is the output size and the writer's swscale only converts, ~6 ms a 1080p frame "
             "per clip, so one clip is bound by its encoder thread: `generate` encodes several side by side).",

@@ -31,6 +31,16 @@ def test_effect_changes_frames_only_where_its_control_fires(name):
     assert not torch.equal(out[1], frames[1]) and not torch.equal(out[3], frames[3])
 
 
+@pytest.mark.parametrize("name", [name for name, effect in EFFECTS.items() if effect.gate > 0])
+def test_gated_effects_ignore_the_signal_below_their_gate_and_fire_in_full_at_its_peak(name):
+    gate = EFFECTS[name].gate
+    frames = moving_frames(3, width=256)  # wide enough that half of rgb_split's offset is a whole pixel
+    out = apply(frames, controls([gate * 0.9, gate + (1 - gate) / 2, 1.0]), [name], intensity=1.0)
+    assert torch.equal(out[0], frames[0])  # music's constant hum does not fire it
+    assert not torch.equal(out[1], frames[1]) and not torch.equal(out[2], frames[2])
+    assert EFFECTS[name].strength(np.array([gate + (1 - gate) / 2, 1.0]), 2.0) == pytest.approx([1.0, 2.0])
+
+
 def test_zero_intensity_leaves_every_frame_identical():
     frames = moving_frames(3)
     assert torch.equal(apply(frames, controls([1, 1, 1]), list(EFFECTS), intensity=0.0), frames)

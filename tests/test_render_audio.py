@@ -51,7 +51,10 @@ def test_flash_fires_on_the_beat_frames_and_fades_before_the_next(plain_and_flas
     for beat in BEAT_FRAMES:
         assert brightening[beat] > 50, f"no flash on beat frame {beat}"
         assert brightening[beat - 1] < 10, f"flash before beat frame {beat}"
-        assert np.all(np.diff(brightening[beat : beat + 10]) < 0)  # decays after the beat
+        after = brightening[beat : beat + 10]
+        lit = after[: int(np.argmax(after < 2))]  # the flash, up to the first frame it has gone out
+        assert len(lit) >= 2 and np.all(np.diff(lit) < 0)  # lasts a few frames, decaying after the beat
+        assert np.all(after[len(lit) :] < 10)  # and stays out until the next beat (the gate)
     assert np.all(brightening[:BEAT_FRAMES[0]] < 10)
 
 

@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     except VjganError as error:
         console.print(f"vjgan: error: {error}", style="red", soft_wrap=True, markup=False)
         return 1
+    except OSError as error:  # the environment, not vjgan: a full disk, a vanished folder, a permission
+        where = f"{error.filename}: " if error.filename else ""
+        console.print(f"vjgan: error: {where}{error.strerror or error}", style="red", soft_wrap=True, markup=False)
+        return 1
     except KeyboardInterrupt:
         console.print("vjgan: interrupted; finished work is kept, re-run the same command to continue", markup=False)
         return 130
