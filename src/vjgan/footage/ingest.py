@@ -14,6 +14,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
+
 from vjgan.errors import FootageError, VjganError
 from vjgan.footage.decode import check_source, open_video, unreadable
 from vjgan.footage.geometry import CROP_MODES
@@ -200,9 +202,9 @@ def ingest_file(writer: StoreWriter, source: Source, config: IngestConfig, liste
         frames, note = add_shard(writer, source, fingerprint, config, listener)
     except FootageError as error:
         return FileOutcome(source, "failed", problem=Problem(source.path, str(error).removeprefix(f"{source.path}: ")))
-    except (OSError, VjganError):
-        raise  # the store or the disk failed, not this source: stop, keeping every committed shard
     except Exception as error:  # a hostile file tripping the decoder in a way nobody foresaw
+        if isinstance(error, (OSError, VjganError)) and not isinstance(error, av.FFmpegError):
+            raise  # the store or the disk failed, not this source: stop, keeping every committed shard
         reason = f"could not be decoded ({type(error).__name__}: {error})"
         return FileOutcome(source, "failed", problem=Problem(source.path, reason))
     problem = Problem(source.path, note, frames) if note else None
