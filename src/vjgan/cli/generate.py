@@ -1,8 +1,9 @@
-"""`vjgan generate RUN --count N --seconds S`: many seamless loops in one batched pass, and a contact sheet."""
+"""`vjgan generate RUN --count N --seconds S` (or `--bpm B --bars K`): many seamless loops in one batched pass,
+and a contact sheet."""
 
 from pathlib import Path
 
-from vjgan.cli.render import add_output_options, given, render_config
+from vjgan.cli.render import add_beat_options, add_output_options, beat_options, given, render_config
 from vjgan.console import console
 from vjgan.render.clips import GenerateOptions, generate
 
@@ -12,19 +13,23 @@ def register(subparsers) -> None:
         "generate",
         help="mass-produce seamless loops from a run (consecutive seeds), with a contact sheet",
         description="Render N seamless loops from seeds SEED, SEED+1, ... in one batched pass through the generator, "
-        "plus contact_sheet.png of their first frames. Loop k is the clip `vjgan render loop --seed SEED+k` makes.",
+        "plus contact_sheet.png of their first frames. Loop k is the clip `vjgan render loop --seed SEED+k` makes. "
+        "With --bpm (or --audio) every loop lasts the same whole bars and kicks on the same beats, ready to trigger in time.",
     )
     parser.add_argument("run_dir", type=Path, metavar="RUN", help="run directory made by vjgan train")
     parser.add_argument("--count", type=int, metavar="N", help=f"loops to make (default {GenerateOptions.count})")
     parser.add_argument("--seconds", type=float, help=f"length of each loop (default {GenerateOptions.seconds:g})")
     parser.add_argument("--at-once", type=int, metavar="K", help=f"loops rendered and encoded side by side (default {GenerateOptions.clips_at_once})")
     parser.add_argument("--out", type=Path, metavar="FOLDER", help="folder for the loops (default RUN/clips/loops-FIRST-LAST/)")
+    add_beat_options(parser)
     add_output_options(parser, latent=True)
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
-    options = given(GenerateOptions(), {"count": args.count, "seconds": args.seconds, "clips_at_once": args.at_once})
-    paths = generate(args.run_dir, render_config(args), options, args.checkpoint, args.out)
+    config = render_config(args)
+    beat = beat_options(args, config)
+    options = given(GenerateOptions(), {"count": args.count, "seconds": args.seconds, "clips_at_once": args.at_once, "beat": beat})
+    paths = generate(args.run_dir, config, options, args.checkpoint, args.out)
     console.print(f"wrote {len(paths)} loops and contact_sheet.png to {paths[0].parent}", markup=False)
     return 0

@@ -4,6 +4,7 @@ import dataclasses
 from pathlib import Path
 
 from vjgan.console import console
+from vjgan.errors import RenderError
 from vjgan.render import clips
 from vjgan.render.effects import EFFECTS, MAX_INTENSITY, parse_effects
 from vjgan.render.latent import EASINGS
@@ -33,6 +34,7 @@ def register(subparsers) -> None:
 
     loop = add_kind(kinds, "loop", "a seamless loop through the generator's latent space", latent=True)
     loop.add_argument("--seconds", type=float, help=f"loop length (default {clips.LoopOptions.seconds:g})")
+    add_beat_options(loop)
     loop.set_defaults(run=run_loop)
 
     walk = add_kind(kinds, "walk", "a walk through random latents (keyframes), slerped with easing", latent=True)
@@ -85,6 +87,44 @@ def add_output_options(parser, latent: bool) -> None:
     output.add_argument("--precision", choices=PRECISIONS, help=f"generator arithmetic (default {DEFAULTS.precision})")
 
 
+def add_beat_options(parser) -> None:
+    """`render loop` and `generate`: loops locked to the music's clock."""
+    beat = parser.add_argument_group("music's clock: loops of whole bars at a tempo, kicking on every beat")
+    beat.add_argument("--bpm", type=float, help="tempo, beats per minute ({:g} to {:g}); the loop lasts --bars bars".format(*clips.BPM_RANGE))
+    beat.add_argument("--audio", type=Path, metavar="TRACK", help="take the tempo from this music file instead of --bpm (nothing is muxed)")
+    beat.add_argument("--bars", type=int, help="loop length in bars, instead of --seconds (default {})".format(clips.BeatOptions.bars))
+    beat.add_argument("--beats-per-bar", type=int, metavar="N", help=f"(default {clips.BeatOptions.beats_per_bar})")
+    beat.add_argument("--pulse", type=float, help=f"how far each beat kicks the picture, 0 to 1 (default {clips.BeatOptions.pulse:g})")
+    beat.add_argument("--effects", metavar="LIST", help="comma-separated effects fired on every beat, e.g. zoom,flash (default none)")
+    beat.add_argument("--intensity", type=float, help=f"effect strength, 0 to {MAX_INTENSITY:g} (default {clips.BeatOptions.intensity:g})")
+
+
+def beat_options(args, config: RenderConfig) -> clips.BeatOptions | None:
+    """The beat lock the flags ask for (None without --bpm or --audio), after printing the loop's length."""
+    beat_flags = {"--bars": args.bars, "--beats-per-bar": args.beats_per_bar, "--pulse": args.pulse, "--effects": args.effects,
+                  "--intensity": args.intensity}
+    if args.bpm is None and args.audio is None:
+        given_flag = next((flag for flag, value in beat_flags.items() if value is not None), None)
+        if given_flag is not None:
+            raise RenderError(f"{given_flag}: locks a loop to a tempo; give --bpm or --audio with it")
+        return None
+    if args.bpm is not None and args.audio is not None:
+        raise RenderError(f"--bpm and --audio {args.audio}: give one tempo, not both")
+    if args.seconds is not None:
+        raise RenderError("--seconds: a loop locked to a tempo lasts whole bars; give --bars instead")
+    bpm = args.bpm
+    if bpm is None:
+        bpm = clips.track_tempo_bpm(args.audio, config.fps)
+        console.print(f"tempo of {args.audio}: {bpm:.2f} bpm", markup=False, soft_wrap=True)
+    effects = parse_effects(args.effects) if args.effects is not None else None
+    options = given(
+        clips.BeatOptions(bpm=bpm),
+        {"bars": args.bars, "beats_per_bar": args.beats_per_bar, "pulse": args.pulse, "effects": effects, "intensity": args.intensity},
+    )
+    console.print(options.describe(config.fps), markup=False, soft_wrap=True)
+    return options
+
+
 def render_config(args) -> RenderConfig:
     overrides = {
         "frame_size_wh": parse_frame_size(args.size) if args.size is not None else None,
@@ -122,8 +162,9 @@ def run_progress(args) -> int:
 
 
 def run_loop(args) -> int:
-    options = given(clips.LoopOptions(), {"seconds": args.seconds})
-    return report(clips.render_loop(args.run_dir, render_config(args), options, args.checkpoint, args.out))
+    config = render_config(args)
+    options = given(clips.LoopOptions(), {"seconds": args.seconds, "beat": beat_options(args, config)})
+    return report(clips.render_loop(args.run_dir, config, options, args.checkpoint, args.out))
 
 
 def run_walk(args) -> int:

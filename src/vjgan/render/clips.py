@@ -2,6 +2,7 @@
 
 - `render_progress`: the run's fixed-noise snapshots in training order (the original workflow's video);
 - `render_loop` / `render_walk`: a seamless loop / a keyframe walk through the EMA generator's latent space;
+  with `BeatOptions`, a loop of whole bars at a tempo that kicks (and flashes, zooms...) on every beat;
 - `render_audio`: latent motion and VJ effects driven by a music track, which is muxed in;
 - `generate`: many loops from consecutive seeds in one batched pass, plus a contact sheet.
 
@@ -20,10 +21,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from vjgan.errors import RenderError, RunError
+from vjgan.errors import AudioError, RenderError, RunError
 from vjgan.render import effects
 from vjgan.render.audio import AudioControls, analyse
-from vjgan.render.latent import EASINGS, AudioMotion, audio_path, loop_path, walk_path
+from vjgan.render.latent import EASINGS, AudioMotion, audio_path, beat_loop_controls, beat_loop_path, loop_path, walk_path
 from vjgan.render.layout import Layout, blend_schedule, from_uint8_hwc
 from vjgan.render.pipeline import (
     ClipJob,
@@ -58,9 +59,89 @@ class ProgressOptions:
             raise RenderError(f"frames per snapshot {self.frames_per_snapshot}: must be at least 1")
 
 
+BPM_RANGE = (20.0, 400.0)  # tempi a beat loop accepts, beats per minute
+# Effects a loop cannot take: the feedback trail of frame 0 would need the last frame, rendered after it.
+EFFECTS_NOT_LOOPING = ("trails",)
+
+
+@dataclass(frozen=True)
+class BeatOptions:
+    """A loop locked to the music's clock: whole bars at a tempo, kicking (and flashing...) on every beat.
+
+    A bar's length is rarely a whole number of frames, so the loop gets the nearest whole number and
+    its own tempo (`frame_bpm`) differs from `bpm` by that rounding; `describe` says by how much.
+    """
+
+    bpm: float  # tempo, beats per minute
+    bars: int = 4  # loop length, bars
+    beats_per_bar: int = 4  # beats in a bar
+    pulse: float = AudioMotion.beat_pulse  # how far each beat kicks the latent toward a new one (slerp t, 0 = none, 1 = all the way)
+    effects: tuple[str, ...] = ()  # VJ effects fired on every beat (names in render.effects.EFFECTS)
+    intensity: float = 0.5  # effect strength: a pulse on the beat, softer than `render audio`'s 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "effects", tuple(self.effects))
+        low, high = BPM_RANGE
+        if not (math.isfinite(self.bpm) and low <= self.bpm <= high):
+            raise RenderError(f"bpm {self.bpm:g}: must be between {low:g} and {high:g}")
+        if self.bars < 1 or self.beats_per_bar < 1:
+            raise RenderError(f"bars {self.bars}, beats per bar {self.beats_per_bar}: both must be at least 1")
+        if not 0 <= self.pulse <= 1:
+            raise RenderError(f"pulse {self.pulse:g}: must be between 0 and 1")
+        effects.check_effects(self.effects, self.intensity)
+        for name in EFFECTS_NOT_LOOPING:
+            if name in self.effects:
+                raise RenderError(f"effect {name}: its feedback cannot wrap round a loop's seam; leave it out")
+
+    @property
+    def n_beats(self) -> int:
+        return self.bars * self.beats_per_bar
+
+    def exact_frames(self, fps: float) -> float:
+        """The bars' length in frames, before rounding to a whole frame."""
+        return self.n_beats * 60.0 / self.bpm * fps
+
+    def n_frames(self, fps: float) -> int:
+        """Frames in the loop: the bars' length rounded to the nearest frame."""
+        frames_per_beat = self.exact_frames(fps) / self.n_beats
+        if frames_per_beat < 2:
+            raise RenderError(
+                f"bpm {self.bpm:g} at {fps:g} fps: {frames_per_beat:.2f} frames a beat, too few to tell beats apart; "
+                "raise --fps or lower the tempo"
+            )
+        return round(self.exact_frames(fps))
+
+    def frame_bpm(self, fps: float) -> float:
+        """The tempo the loop really has at `fps`: its beats in its whole frames."""
+        return self.n_beats * 60.0 * fps / self.n_frames(fps)
+
+    def describe(self, fps: float) -> str:
+        """'4 bars at 128 bpm = 225 frames = 7.500 s', with the loop's own tempo and its drift when the
+        bars are not a whole number of frames."""
+        n_frames = self.n_frames(fps)
+        bars = f"{self.bars} bar{'s' if self.bars > 1 else ''}" + (f" of {self.beats_per_bar} beats" if self.beats_per_bar != 4 else "")
+        text = f"{bars} at {self.bpm:g} bpm = {n_frames} frames = {n_frames / fps:.3f} s"
+        drift_frames = abs(n_frames - self.exact_frames(fps))  # per loop, against `bpm`
+        if drift_frames > 1e-6:
+            text += (
+                f" at {fps:g} fps: the loop's own tempo is {self.frame_bpm(fps):.2f} bpm "
+                f"(set the deck to it; at {self.bpm:g} bpm it drifts a frame every {1 / drift_frames:.1f} loops)"
+            )
+        return text
+
+
+def track_tempo_bpm(track: Path, fps: float) -> float:
+    """The tempo of a music file (`render.audio.analyse`), for loops that fit it."""
+    tempo_bpm = analyse(Path(track), fps).tempo_bpm
+    if tempo_bpm is None:
+        raise AudioError(f"{track}: no steady beat found to take a tempo from; give --bpm instead")
+    return tempo_bpm
+
+
 @dataclass(frozen=True)
 class LoopOptions:
-    seconds: float = 8.0  # length of one cycle of the loop, seconds
+    seconds: float = 8.0  # length of one cycle of the loop, seconds (unused with `beat`)
+    beat: BeatOptions | None = None  # lock the loop to a tempo: whole bars, a kick on every beat
 
 
 @dataclass(frozen=True)
@@ -166,11 +247,24 @@ def render_latent_clip(
 def render_loop(
     run_dir: Path, config: RenderConfig = RenderConfig(), options: LoopOptions = LoopOptions(), checkpoint: Path | None = None, out: Path | None = None
 ) -> Path:
-    """A seamless loop of `options.seconds`: its first frame follows its last as any frame follows the one before."""
-    n_frames = config.n_frames(options.seconds)
+    """A seamless loop of `options.seconds` (or of `options.beat`'s bars): its first frame follows its last
+    as any frame follows the one before (with a beat, as a beat's frame follows the one before it)."""
+    n_frames, loop, effects_of_seed = loop_source(options.seconds, options.beat, config)
     path = output_path(config, out, Path(run_dir) / "clips" / f"loop-{config.seed}")
     renderer, bank_size = open_renderer(run_dir, checkpoint, config)
-    return render_latent_clip(renderer, bank_size, partial(loop_path, n_frames), n_frames, ClipJob(path), config)
+    return render_latent_clip(renderer, bank_size, loop, n_frames, ClipJob(path, effects=effects_of_seed(config.seed)), config)
+
+
+def loop_source(seconds: float, beat: BeatOptions | None, config: RenderConfig) -> tuple[int, PathOfSeed, Callable[[int], FrameHook | None]]:
+    """A loop's frame count, its path of a seed, and its effects hook for a clip seed: a plain loop of
+    `seconds`, or whole bars of `beat` with a metronome's beats driving kicks and effects."""
+    if beat is None:
+        n_frames = config.n_frames(seconds)
+        return n_frames, partial(loop_path, n_frames), lambda seed: None
+    n_frames = beat.n_frames(config.fps)
+    metronome = beat_loop_controls(n_frames, beat.n_beats, config.fps)
+    effect_options = AudioOptions(effects=beat.effects, intensity=beat.intensity)
+    return n_frames, partial(beat_loop_path, metronome, beat_pulse=beat.pulse), partial(audio_effects, metronome, effect_options)
 
 
 def render_walk(
@@ -217,8 +311,9 @@ def audio_effects(controls: AudioControls, options: AudioOptions, seed: int) -> 
 @dataclass(frozen=True)
 class GenerateOptions:
     count: int = 8  # loops to make, from consecutive seeds
-    seconds: float = LoopOptions.seconds  # length of each loop, seconds
+    seconds: float = LoopOptions.seconds  # length of each loop, seconds (unused with `beat`)
     clips_at_once: int = 4  # loops rendered in one generator pass and encoded side by side
+    beat: BeatOptions | None = None  # lock every loop to one tempo and bar length, kicking on every beat
 
     def __post_init__(self):
         if self.count < 1 or self.clips_at_once < 1:
@@ -237,15 +332,15 @@ def generate(
     seeds = list(range(config.seed, config.seed + options.count))
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "clips" / f"loops-{seeds[0]}-{seeds[-1]}"
     paths = [output_path(config, None, out_dir / f"loop-{seed}") for seed in seeds]
-    n_frames = config.n_frames(options.seconds)
+    n_frames, loop, effects_of_seed = loop_source(options.seconds, options.beat, config)
     renderer, bank_size = open_renderer(run_dir, checkpoint, config)
     composition = latent_composition(config, renderer, bank_size)
-    loop = partial(loop_path, n_frames)
     first_frames = []
     for group in range(0, len(seeds), options.clips_at_once):
         group_seeds = seeds[group : group + options.clips_at_once]
         latents = [clip_latents(seed, composition.n_samples, loop, renderer.generator.config.z_dim) for seed in group_seeds]
-        jobs = [ClipJob(path) for path in paths[group : group + options.clips_at_once]]
+        group_paths = paths[group : group + options.clips_at_once]
+        jobs = [ClipJob(path, effects=effects_of_seed(seed)) for path, seed in zip(group_paths, group_seeds)]
         first_frames += write_clips(renderer.chunks(latents, config.chunk_frames), jobs, n_frames, composition, config)
     labels = [f"seed {seed}" for seed in seeds]
     write_contact_sheet(out_dir / "contact_sheet.png", first_frames, labels, config.frame_size_wh)

@@ -9,6 +9,10 @@ The loop is woven from a few great circles in mutually orthogonal planes with fr
 (a torus knot on the sphere): its radius and its speed are exactly constant, so the step from the
 last frame back to the first is one more ordinary step. `loop_curve` evaluates it at any phase, so
 motion can speed up, slow down or jump (the audio path) and stay on the same smooth curve.
+
+A beat loop is that loop with a kick on every beat of a metronome whose beats divide it evenly, the
+first on frame 0: the loop is still the lowest period, the kicks repeat with it, and the step from
+the last frame back to the first is the step into a beat, like the step into any other beat.
 """
 
 import math
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vjgan.render.audio import AudioControls, beat_frames
+from vjgan.render.audio import AnalysisConfig, AudioControls, beat_frames, beat_pulses
 
 LOOP_HARMONICS = 3  # great circles a loop is woven from; each adds a faster, smaller wobble
 
@@ -175,11 +179,46 @@ def audio_path(
     travelled_degrees += np.cumsum(jumps)
     phase = torch.from_numpy(travelled_degrees / loop_turn_degrees(z_dim, harmonics))  # (T,) turns
     path = loop_curve(phase, z_dim, seed, harmonics)  # (T, z_dim)
+    return lean_on_beats(path, controls, motion.beat_pulse, seed)
 
-    on_beat = beat_frames(controls.beat_times_seconds, fps, n_frames)
+
+def lean_on_beats(path: torch.Tensor, controls: AudioControls, beat_pulse: float, seed: int) -> torch.Tensor:
+    """`path` (T, z_dim) leaning toward a new random latent on every beat of `controls`: `beat_pulse`
+    of the way (slerp t) on the beat's frame, then settling back onto the path as the beat curve decays."""
+    n_frames = controls.n_frames
+    on_beat = beat_frames(controls.beat_times_seconds, controls.fps, n_frames)
     beat_index = np.searchsorted(on_beat, np.arange(n_frames), side="right") - 1  # (T,), -1 before the first
-    amount = torch.from_numpy(motion.beat_pulse * controls.beat.astype(np.float64))  # (T,)
+    amount = torch.from_numpy(beat_pulse * controls.beat.astype(np.float64))  # (T,)
     return pulse_toward(path, amount, torch.from_numpy(np.maximum(beat_index, 0)), seed)
+
+
+def beat_loop_controls(
+    n_frames: int, n_beats: int, fps: float, decay_seconds: float = AnalysisConfig.beat_decay_seconds
+) -> AudioControls:
+    """A metronome on a loop's frame clock, in `render.audio`'s control format, so the latent kicks and
+    the effects of a beat loop are driven exactly as a track's beats drive `render audio`.
+
+    `n_beats` beats divide the `n_frames` evenly (beat k at k * n_frames / n_beats frames, on the nearest
+    frame), the first on frame 0, so every curve repeats with the loop. Every curve is the beat's
+    decaying pulse: a kick is a beat, an onset and a burst in every band at once.
+    """
+    beat_times_seconds = np.arange(n_beats) * (n_frames / n_beats / fps)  # (n_beats,)
+    pulse = beat_pulses(beat_times_seconds, fps, n_frames, decay_seconds)  # (n_frames,)
+    return AudioControls(
+        fps=fps,
+        duration_seconds=n_frames / fps,
+        tempo_bpm=n_beats * 60.0 * fps / n_frames,
+        beat_times_seconds=beat_times_seconds,
+        rms=pulse, onset=pulse, beat=pulse, low=pulse, mid=pulse, high=pulse,
+    )
+
+
+def beat_loop_path(
+    controls: AudioControls, z_dim: int, seed: int, beat_pulse: float = AudioMotion.beat_pulse, harmonics: int = LOOP_HARMONICS
+) -> torch.Tensor:
+    """The seed's seamless loop over `controls.n_frames` (a `beat_loop_controls` metronome), kicked toward a
+    random latent of its own on each beat: (n_frames, z_dim). The beats' latents repeat with the loop."""
+    return lean_on_beats(loop_path(controls.n_frames, z_dim, seed, harmonics), controls, beat_pulse, seed)
 
 
 def _circle_amplitudes(harmonics: int, z_dim: int) -> torch.Tensor:
