@@ -4,7 +4,9 @@ import argparse
 from pathlib import Path
 
 from vjgan.console import console
-from vjgan.errors import VjganError
+from vjgan.errors import StoreError, VjganError
+from vjgan.footage.store import FrameStore
+from vjgan.model.networks import ModelConfig
 from vjgan.train.config import PRESETS, preset, with_epochs, with_overrides
 
 
@@ -34,7 +36,7 @@ def register(subparsers) -> None:
     schedule.add_argument("--log-every", type=int, help="steps between log records")
 
     model = parser.add_argument_group("model and optimisation")
-    model.add_argument("--size", type=parse_size, metavar="N|WxH", help="frame size the model makes (= the store's)")
+    model.add_argument("--size", type=parse_size, metavar="N|WxH", help="frame size the model makes (default: the store's)")
     model.add_argument("--width", type=int, help="G/D channels at full resolution")
     model.add_argument("--z-dim", type=int, help="latent vector length")
     model.add_argument("--batch-size", type=int, help="images per step, all ranks together")
@@ -70,7 +72,7 @@ def parse_size(text: str) -> tuple[int, int]:
             return (height, width)
         return (int(text), int(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give N or WxH in pixels") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: give N (N x N) or WxH in pixels, e.g. 176x96 for 176 wide, 96 high") from None
 
 
 def resolve_config(args):
@@ -99,10 +101,21 @@ def resolve_config(args):
         device=args.device,
         precision=args.precision,
         compile=args.compile,
-        model_size_px=args.size,
+        model_size_px=model_size_px(args),
         model_width=args.width,
         model_z_dim=args.z_dim,
     )
+
+
+def model_size_px(args) -> tuple[int, int] | None:
+    """--size, else the store's frame size: a model makes frames the shape of those it learns from."""
+    if args.size is not None or args.store is None:
+        return args.size
+    size_px = FrameStore.open(args.store).size_px
+    try:
+        return ModelConfig(size_px=size_px).size_px
+    except VjganError as error:
+        raise StoreError(f"{args.store}: {error}; ingest again at such a size (e.g. --size 96 --aspect 16:9)") from None
 
 
 def run(args) -> int:

@@ -149,8 +149,9 @@ class Video:
     def close(self) -> None:
         self._container.close()
 
-    def frames(self, fps: float | None, size_px: int, crop: str) -> Iterator[np.ndarray]:
-        """Read-only (size_px, size_px, 3) uint8 frames at `fps` (None: every decoded frame once).
+    def frames(self, fps: float | None, size_px: int | tuple[int, int], crop: str) -> Iterator[np.ndarray]:
+        """Read-only (height, width, 3) uint8 frames of `size_px` (height, width; N: N x N) at `fps`
+        (None: every decoded frame once).
 
         A repeated frame is the same array yielded again; copy it to keep it. Once exhausted,
         `self.ending` says whether the file was whole.
@@ -205,7 +206,7 @@ class Video:
             self._end_seconds = max(self._end_seconds or previous_end, previous_end)
             yield time_seconds, duration_seconds, frame
 
-    def _fitted(self, frame: av.VideoFrame, size_px: int, crop: str) -> np.ndarray:
+    def _fitted(self, frame: av.VideoFrame, size_px: int | tuple[int, int], crop: str) -> np.ndarray:
         plan = self._plans.get((frame.width, frame.height))
         if plan is None:  # planned per geometry: a stream may change resolution midway
             plan = plan_frame((frame.width, frame.height), size_px, crop, self.info.rotation_degrees, self.info.sample_aspect)
@@ -215,7 +216,7 @@ class Video:
             frame, width=width, height=height, format="rgb24", interpolation=INTERPOLATION,
             src_color_range=frame.color_range, dst_color_range="JPEG",
         ).to_ndarray()  # (height, width, 3) uint8 in the coded orientation
-        fitted = fit(plan, scaled)  # (size_px, size_px, 3)
+        fitted = fit(plan, scaled)  # (height, width, 3)
         fitted.flags.writeable = False
         return fitted
 
@@ -336,7 +337,7 @@ def probe(path: Path) -> VideoInfo:
         return video.info
 
 
-def iter_frames(path: Path, fps: float | None, size_px: int, crop: str) -> Iterator[np.ndarray]:
-    """(size_px, size_px, 3) uint8 frames of `path` at `fps`, fitted by `crop` (see `Video.frames`)."""
+def iter_frames(path: Path, fps: float | None, size_px: int | tuple[int, int], crop: str) -> Iterator[np.ndarray]:
+    """(height, width, 3) uint8 frames of `path` at `fps`, fitted by `crop` (see `Video.frames`)."""
     with open_video(path) as video:
         yield from video.frames(fps, size_px, crop)

@@ -5,11 +5,16 @@ resample each sample to one cell size, set the cells side by side, then centre t
 frame (cropping what overhangs, black where it falls short):
 
 - ``single``: one sample fills the frame, its overhang cropped (a square sample on 16:9 loses top
-  and bottom): a VJ output should have no dead bars.
+  and bottom; a 16:9 sample fills it whole): a VJ output should have no dead bars.
 - ``grid``: R x C whole samples as large as fit, centred on black: the contact sheet of the original
-  workflow, where every sample is seen complete.
+  workflow, where every sample is seen complete. Where the bars would be thin (a 3x3 grid of 16:9-ish
+  samples on 16:9), the grid covers the frame instead, cutting no more than broadcast's action-safe
+  margin off the outer samples (see `GRID_MAX_CUT`).
 - ``wall``: as many whole-aspect tiles as the bank allows, sized so they cover the frame with no bars;
   the outer tiles are cut by the frame edge.
+
+Samples of any shape work: the cell keeps the sample's aspect, so a 176x96 model tiles a 1920x1080
+frame as well as a square one tiles a square frame.
 
 Resampling is separable: per axis a dense (out x in) weight matrix, built once, applied with matmul.
 That is exact for every filter (nearest, bilinear, bicubic, lanczos-3; downscaling widens the kernel,
@@ -30,6 +35,10 @@ LAYOUTS = ("single", "grid", "wall")
 FILTERS = ("nearest", "bilinear", "bicubic", "lanczos")
 BICUBIC_A = -0.5  # Keys' cubic with a = -0.5 (Catmull-Rom, as Pillow): sharp without ringing much
 LANCZOS_LOBES = 3  # lanczos-3
+# Largest fraction of a grid's width or height cut off (half at each edge) to fill the frame instead of
+# leaving bars: broadcast's action-safe margin (3.5% a side), which TV overscan hides and VJs design for.
+# 16:9 frames: a 3x3 grid of 176x96 samples loses 3%, of 160x96 6.25%; a 3x4 grid of squares keeps its bars.
+GRID_MAX_CUT = 0.07
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,11 @@ def plan_tiling(layout: Layout, n_samples: int, sample_hw: tuple[int, int], fram
     if layout.kind == "single":
         return Tiling((layout.sample,), 1, 1, (height, width))
     if layout.kind == "grid":
-        scale = min(width / (layout.cols * sample_w), height / (layout.rows * sample_h))
-        cell_hw = (math.floor(sample_h * scale), math.floor(sample_w * scale))
+        scales = (width / (layout.cols * sample_w), height / (layout.rows * sample_h))  # output px per sample px
+        if min(scales) >= (1 - GRID_MAX_CUT) * max(scales):  # thin bars: cover the frame instead
+            cell_hw = cover_cell(layout.rows, layout.cols, sample_hw, frame_size_wh)
+        else:
+            cell_hw = (math.floor(sample_h * min(scales)), math.floor(sample_w * min(scales)))
         if min(cell_hw) < 1:
             raise RenderError(f"layout grid {layout.rows}x{layout.cols}: does not fit in {width}x{height} pixels")
         return Tiling(tuple(range(layout.rows * layout.cols)), layout.rows, layout.cols, cell_hw)
