@@ -108,3 +108,20 @@ def test_blend_schedule_for_a_frame_range_is_that_slice_of_the_whole():
     part = blend_schedule(7, 5, crossfade=True, start=12, stop=23)
     for whole_values, part_values in zip(whole, part):
         assert np.array_equal(whole_values[12:23], part_values)
+
+
+@pytest.mark.parametrize(
+    "sample_hw, frame_size_wh, bank, expected",
+    [
+        ((96, 96), (1920, 1080), 64, (3, 5)),  # squares in 16:9: 15 cells, 1.67:1 (3x4 would be 1.33:1)
+        ((96, 176), (1920, 1080), 64, (3, 3)),  # 16:9 samples in 16:9 frames
+        ((96, 96), (1080, 1920), 64, (5, 3)),  # portrait output
+        ((64, 64), (512, 512), 64, (3, 3)),  # a square frame: 9 and 16 both fit exactly; 9 is nearer 12
+        ((96, 96), (1920, 1080), 4, (2, 2)),  # a bank too small for 9 cells: the best of what fits
+    ],
+)
+def test_a_grid_without_rows_and_cols_takes_the_shape_that_best_fills_the_frame(sample_hw, frame_size_wh, bank, expected):
+    fitted = Layout("grid").fitted(bank, sample_hw, frame_size_wh)
+    assert (fitted.rows, fitted.cols) == expected
+    assert Layout("grid", rows=2).fitted(bank, (96, 96), (1920, 1080)).cols == 4  # the other side follows
+    assert Layout("grid", rows=2, cols=7).fitted(bank, sample_hw, frame_size_wh) == Layout("grid", rows=2, cols=7)

@@ -72,8 +72,8 @@ def add_output_options(parser, latent: bool) -> None:
     look.add_argument("--fps", type=float, help=f"frames per second (default {DEFAULTS.fps:g})")
     default_layout = "single" if latent else "grid"
     look.add_argument("--layout", choices=LAYOUTS, help=f"one sample, a RxC grid, or a wall filling the frame (default {default_layout})")
-    look.add_argument("--rows", type=int, help=f"grid rows (default {DEFAULTS.rows})")
-    look.add_argument("--cols", type=int, help=f"grid columns (default {DEFAULTS.cols})")
+    look.add_argument("--rows", type=int, help="grid rows (default: with --cols, the 9-16 samples that best fill the frame)")
+    look.add_argument("--cols", type=int, help="grid columns (default: follows --rows and the frame's shape)")
     if not latent:
         look.add_argument("--sample", type=int, metavar="K", help=f"noise-bank sample of the single layout (default {DEFAULTS.sample})")
     look.add_argument("--filter", choices=FILTERS, help=f"upscaling filter; nearest = crisp pixels (default {DEFAULTS.filter})")

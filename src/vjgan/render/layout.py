@@ -22,6 +22,7 @@ so it antialiases), handles the crop in the same step, and on a CPU is faster th
 `F.interpolate` because BLAS beats the per-pixel loops (bench/render_io.py).
 """
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -41,22 +42,51 @@ LANCZOS_LOBES = 3  # lanczos-3
 GRID_MAX_CUT = 0.07
 
 
+AUTO_GRID_SAMPLES = (9, 16, 12)  # an automatic grid's fewest and most samples, and the count it leans to
+
+
 @dataclass(frozen=True)
 class Layout:
     kind: str = "grid"  # "single", "grid" or "wall"
     sample: int = 0  # the sample `single` shows (index into the bank)
-    rows: int = 3  # grid rows
-    cols: int = 4  # grid columns
+    rows: int | None = None  # grid rows; None: chosen by `fitted` to fill the frame
+    cols: int | None = None  # grid columns; None: likewise
 
     def __post_init__(self):
         if self.kind not in LAYOUTS:
             raise RenderError(f"layout {self.kind!r}: choose one of {', '.join(LAYOUTS)}")
-        if self.sample < 0 or self.rows < 1 or self.cols < 1:
+        if self.sample < 0 or any(count is not None and count < 1 for count in (self.rows, self.cols)):
             raise RenderError(f"layout {self.kind}: sample must be >= 0, rows and cols >= 1")
+
+    def fitted(self, n_samples: int, sample_hw: tuple[int, int], frame_size_wh: tuple[int, int]) -> "Layout":
+        """This layout with the grid's missing rows/cols chosen so the grid's shape best matches the frame's.
+
+        A fixed 3x4 grid of 16:9 samples in a 16:9 frame leaves wide bars; choosing the count per shape
+        fills it (3x5 of squares, 3x3 of 16:9 samples in 1920x1080). With one of the two given, the
+        other follows from it; with neither, the grid holds 9-16 samples (at most `n_samples`).
+        """
+        if self.kind != "grid" or (self.rows and self.cols):
+            return self
+        sample_h, sample_w = sample_hw
+        width, height = frame_size_wh
+        cells_per_row = (width / sample_w) / (height / sample_h)  # columns per row for a bar-free grid
+        if self.rows:
+            return dataclasses.replace(self, cols=max(1, round(self.rows * cells_per_row)))
+        if self.cols:
+            return dataclasses.replace(self, rows=max(1, round(self.cols / cells_per_row)))
+        fewest, most, leaning = AUTO_GRID_SAMPLES
+        most = max(1, min(most, n_samples))
+        shapes = [(rows, cols) for rows in range(1, most + 1) for cols in range(1, most + 1)
+                  if min(fewest, most) <= rows * cols <= most]
+        rows, cols = min(shapes, key=lambda rc: (round(abs(math.log(rc[1] / rc[0] / cells_per_row)), 6),
+                                                   abs(rc[0] * rc[1] - leaning)))
+        return dataclasses.replace(self, rows=rows, cols=cols)
 
     def samples_needed(self) -> int:
         """How many samples a frame needs from the bank (wall: decided by `wall_grid`)."""
-        return {"single": self.sample + 1, "grid": self.rows * self.cols, "wall": 1}[self.kind]
+        if self.kind == "grid" and not (self.rows and self.cols):
+            raise ValueError("a grid's rows and cols must be chosen (Layout.fitted) before planning")
+        return {"single": self.sample + 1, "grid": (self.rows or 0) * (self.cols or 0), "wall": 1}[self.kind]
 
 
 @dataclass(frozen=True)

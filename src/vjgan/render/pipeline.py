@@ -38,8 +38,8 @@ class RenderConfig:
     fps: float = 30.0  # output frames per second
     frame_size_wh: tuple[int, int] = (1280, 720)  # output (width, height), pixels
     layout: str | None = None  # "single", "grid" or "wall"; None = grid for `progress`, single for latent clips
-    rows: int = 3  # grid rows
-    cols: int = 4  # grid columns
+    rows: int | None = None  # grid rows; None: as many as best fill the frame (with cols, 9-16 samples)
+    cols: int | None = None  # grid columns; None: likewise
     sample: int = 0  # the noise-bank sample `single` shows in `progress`
     filter: str = "bicubic"  # upscaling filter: nearest (crisp pixels), bilinear, bicubic or lanczos
     codec: str | None = None  # "h264" or "prores"; None = the format's own (h264 for mp4, prores for mov)
@@ -117,6 +117,7 @@ def plan_composition(
     frame, where upscaling and quantising 1080p frames in torch costs ~35 ms on 2 cores (bench/render.py).
     A wall shows as many samples as cover the frame, at most `bank_size`.
     """
+    layout = layout.fitted(bank_size, sample_hw, config.frame_size_wh)
     width, height = config.frame_size_wh
     cell_h, cell_w = plan_tiling(layout, bank_size, sample_hw, config.frame_size_wh).cell_hw
     output_per_sample_px = max(cell_h / sample_hw[0], cell_w / sample_hw[1])
