@@ -41,7 +41,7 @@ CASES = [
     (["render", "audio", "{trained}", "--audio", "{root}/gone.mp3"], "{root}/gone.mp3: no such audio file"),
     (["render", "audio", "{trained}", "--audio", "{root}/silent.wav", "--effects", "blur"], "effects blur: unknown"),
     (["render", "audio", "{trained}", "--audio", "{root}/music.wav", "--format", "gif"], "cannot carry the audio track"),
-    (["render", "loop", "{trained}", "--codec", "hap"], "codec 'hap': unknown"),
+    (["render", "loop", "{trained}", "--codec", "vp9"], "codec 'vp9': unknown"),
     (["render", "loop", "{trained}", "--format", "avi"], "format 'avi': unknown"),
     (["render", "loop", "{trained}", "--codec", "prores", "--out", "{root}/clip.mp4"], "codec prores cannot be written as mp4"),
     (["render", "loop", "{trained}", "--size", "1920by1080"], "size '1920by1080': not WIDTHxHEIGHT"),

@@ -60,7 +60,8 @@ def add_kind(kinds, name: str, help: str, latent: bool = False):
     parser = kinds.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
     parser.add_argument("run_dir", type=Path, metavar="RUN", help="run directory made by vjgan train")
     stem = f"{name}-SEED" if latent else name
-    parser.add_argument("--out", type=Path, help=f"output file (.mp4, .mov, .gif) or PNG folder (default RUN/clips/{stem}.mp4)")
+    parser.add_argument("--out", type=Path, help=f"output file (.mp4, .mov, .gif) or PNG folder (default RUN/clips/{stem}.mp4; "
+                        ".mov for a --codec other than h264)")
     add_output_options(parser, latent)
     return parser
 
@@ -81,8 +82,9 @@ def add_output_options(parser, latent: bool) -> None:
         look.add_argument("--seed", type=int, help=f"seed of the latent paths (default {DEFAULTS.seed})")
         look.add_argument("--checkpoint", type=Path, help="checkpoint file to render (default: the run's newest)")
     output = parser.add_argument_group("output")
-    output.add_argument("--codec", help=f"{' or '.join(CODECS)} (default h264; prores writes .mov)")
-    output.add_argument("--format", dest="fmt", help=f"{', '.join(FORMATS)} (default: from --out, else mp4)")
+    codecs = "; ".join(f"{name}: {spec.about}" for name, spec in CODECS.items())
+    output.add_argument("--codec", help=f"{codecs} (default h264; all but h264 write .mov)")
+    output.add_argument("--format", dest="fmt", help=f"{', '.join(FORMATS)} (default: from --out, else mp4 for h264, mov for the rest)")
     output.add_argument("--device", choices=DEVICES, help=f"where to render (default {DEFAULTS.device})")
     output.add_argument("--precision", choices=PRECISIONS, help=f"generator arithmetic (default {DEFAULTS.precision})")
 

@@ -42,7 +42,7 @@ class RenderConfig:
     cols: int | None = None  # grid columns; None: likewise
     sample: int = 0  # the noise-bank sample `single` shows in `progress`
     filter: str = "bicubic"  # upscaling filter: nearest (crisp pixels), bilinear, bicubic or lanczos
-    codec: str | None = None  # "h264" or "prores"; None = the format's own (h264 for mp4, prores for mov)
+    codec: str | None = None  # a `video.CODECS` name (h264, prores, hap, ...); None = the format's own (h264 for mp4, prores for mov)
     fmt: str | None = None  # "mp4", "mov", "gif" or "png"; None = the output name's, else mov for prores, else mp4
     seed: int = 0  # seed of the latent paths; each tile of a grid or wall derives its own from it
     chunk_frames: int = 8  # frames rendered at once (8 full-size 1080p canvases in float32 = 200 MB)
@@ -85,9 +85,9 @@ class RenderConfig:
 
 def output_path(config: RenderConfig, out: Path | None, default_stem: Path) -> Path:
     """Where a clip goes: `out`, or `default_stem` + the suffix of the chosen format; checked now, not
-    after rendering. The format is `config.fmt`, else the name's, else mov for ProRes, else mp4."""
+    after rendering. The format is `config.fmt`, else the name's, else the codec's (mov for ProRes, HAP, DXV), else mp4."""
     if out is None:
-        fmt = config.fmt or ("mov" if config.codec == "prores" else "mp4")
+        fmt = config.fmt or video.default_format(config.codec)
         out = default_stem.with_name(default_stem.name + video.FORMATS[fmt].suffix)
     video.resolve_output(Path(out), config.codec, config.fmt)
     return Path(out)

@@ -1,4 +1,4 @@
-"""Clip writers: every rendered frame leaves vjgan through here, as H.264 mp4, ProRes mov, GIF or PNG frames.
+"""Clip writers: every rendered frame leaves vjgan through here, as H.264 mp4, ProRes, HAP or DXV mov, GIF or PNG frames.
 
 A clip is streamed, never held whole: `ClipWriter.write` hands a chunk of frames to an encoder thread
 through a queue of at most `QUEUE_CHUNKS` chunks, so a 10-minute 1080p render needs the memory of a few
@@ -7,7 +7,9 @@ Frame timing is exact: frame i has pts i in a time base of 1/fps, so n frames la
 an audio track is re-encoded to AAC and cut or padded with silence to that same duration.
 
 Video files are written to `<name>.partial` and renamed when complete, so a failed or interrupted render
-never leaves a file that looks finished. Adding a codec (issue 6: HAP, DXV) is one row in `CODECS`.
+never leaves a file that looks finished. Adding a codec is one row in `CODECS`. HAP and DXV, which
+PyAV's FFmpeg cannot encode, go to imageio-ffmpeg's FFmpeg through a pipe (`PipeEncoder`); everything else
+stays in PyAV.
 """
 
 import itertools
@@ -25,8 +27,9 @@ from PIL import Image
 from rich.progress import ProgressColumn
 from rich.text import Text
 
-from vjgan.console import make_progress
+from vjgan.console import console, make_progress
 from vjgan.errors import AudioError, RenderError
+from vjgan.render.ffmpeg_pipe import FfmpegProcess, ffmpeg_exe
 
 MAX_FRAME_SIZE_WH = (7680, 4320)  # largest output (8K UHD); portrait sizes up to the same pixel count
 MIN_FRAME_SIDE_PX = 16  # smallest output width or height
@@ -38,6 +41,9 @@ GIF_PALETTE_SECONDS = 2.0  # a fresh palette is fitted to each stretch of this l
 GIF_BUFFER_BYTES = 64 * 2**20  # cap on the RGB frames buffered to fit one GIF palette
 GIF_PALETTE_SAMPLE_PX = 16_384  # pixels sampled from a stretch to fit its palette
 PNG_COMPRESS_LEVEL = 1  # zlib level 0-9; 1 writes 1080p frames several times faster than the default 6
+# round(255 * 256 / alpha) per alpha: colour * this >> 8 unmultiplies colour by alpha in integer arithmetic,
+# faster than dividing (with the 3-way maximum, preparing a 1080p hap_alpha frame takes ~20 ms, not ~100).
+UNMULTIPLY_SCALE = np.concatenate([[0], np.round(255 * 256 / np.arange(1, 256))]).astype(np.uint32)
 # `render.layout` filter names -> swscale's, for frames written at another size than the clip's.
 SCALE_INTERPOLATIONS = {"nearest": "POINT", "bilinear": "BILINEAR", "bicubic": "BICUBIC", "lanczos": "LANCZOS"}
 
@@ -48,16 +54,30 @@ class VideoCodec:
 
     encoder: str  # FFmpeg encoder name
     pix_fmt: str  # pixel format of the encoded stream
-    formats: tuple[str, ...]  # output formats (containers) that can hold it
+    formats: tuple[str, ...]  # output formats (containers) that can hold it; the first is the default
     options: dict[str, str] = field(default_factory=dict)  # encoder options
+    about: str = ""  # what it is for, shown in --codec's help
+    piped: bool = False  # encoded by imageio-ffmpeg's FFmpeg through a pipe: PyAV's FFmpeg lacks the encoder
+    block_px: int = 1  # piped codecs: width and height are padded to multiples of this (texture blocks)
+    alpha: bool = False  # piped codecs: add an alpha plane (see `texture_frames`)
 
 
 # H.264: `superfast` is the fastest preset that keeps CABAC and the deblocking filter; on 2 CPU cores it
 # encodes 1080p30 faster than real time where `veryfast` does not (bench/render_io.py), and crf 18 buys
 # back most of the quality difference at a higher bit rate. ProRes 422 HQ is profile 3 of prores_ks.
+# HAP and DXV are DXT-compressed textures the GPU decodes, so VJ software scrubs, reverses and speeds them
+# freely; they need sides in whole 4x4 blocks, and Resolume wants DXV in multiples of 16.
 CODECS = {
-    "h264": VideoCodec("libx264", "yuv420p", ("mp4", "mov"), {"preset": "superfast", "crf": "18"}),
-    "prores": VideoCodec("prores_ks", "yuv422p10le", ("mov",), {"profile": "3", "vendor": "apl0"}),
+    "h264": VideoCodec("libx264", "yuv420p", ("mp4", "mov"), {"preset": "superfast", "crf": "18"}, "plays everywhere"),
+    "prores": VideoCodec("prores_ks", "yuv422p10le", ("mov",), {"profile": "3", "vendor": "apl0"}, "ProRes 422 HQ"),
+    "hap": VideoCodec("hap", "rgba", ("mov",), {"format": "hap"}, "GPU-decoded, for Resolume, VDMX, TouchDesigner",
+                      piped=True, block_px=4),
+    "hap_q": VideoCodec("hap", "rgba", ("mov",), {"format": "hap_q"}, "HAP at higher quality, ~1.6x the size",
+                        piped=True, block_px=4),
+    "hap_alpha": VideoCodec("hap", "rgba", ("mov",), {"format": "hap_alpha"},
+                            "HAP with alpha = max(R,G,B): black turns transparent, for layering",
+                            piped=True, block_px=4, alpha=True),
+    "dxv": VideoCodec("dxv", "rgba", ("mov",), {}, "Resolume DXV", piped=True, block_px=16),
 }
 
 
@@ -69,7 +89,7 @@ class OutputFormat:
 
 FORMATS = {
     "mp4": OutputFormat(".mp4", "h264"),
-    "mov": OutputFormat(".mov", "prores"),  # .mov is what VJ software expects ProRes in
+    "mov": OutputFormat(".mov", "prores"),  # .mov is what VJ software expects ProRes, HAP and DXV in
     "gif": OutputFormat(".gif", None),
     "png": OutputFormat("", None),
 }
@@ -121,6 +141,11 @@ def resolve_output(path: Path, codec: str | None, fmt: str | None) -> tuple[str,
     return fmt, codec
 
 
+def default_format(codec: str | None) -> str:
+    """The format a clip gets when only its codec is known: the codec's first container, else mp4."""
+    return CODECS[codec].formats[0] if codec in CODECS else "mp4"
+
+
 def open_writer(
     path,
     fps: float,
@@ -136,7 +161,8 @@ def open_writer(
     """A `ClipWriter` for a clip at `path`, after every check that can fail before rendering starts.
 
     `fmt` defaults to the path's suffix (.mp4, .mov, .gif; no suffix = a folder of PNG frames) and
-    `codec` to the format's own (h264 for .mp4, prores for .mov). `audio_path` is muxed in as AAC,
+    `codec` to the format's own (h264 for .mp4, prores for .mov); hap, hap_q, hap_alpha and dxv write
+    .mov, padded to their block size (`PipeEncoder`). `audio_path` is muxed in as AAC,
     trimmed or padded to the video's duration. `progress` shows a bar of `total_frames` with frames/s.
     `source_size_wh` is the size of the frames given to `write` when it is not the clip's: they are scaled
     to `frame_size_wh` with `scale_filter` (see `Scaler`).
@@ -154,6 +180,8 @@ def open_writer(
     scaler = Scaler(tuple(frame_size_wh), scale_filter)
     if fmt == "png":
         encoder = PngEncoder(path, scaler)
+    elif codec is not None and CODECS[codec].piped:
+        encoder = PipeEncoder(path, codec, rate, scaler, audio_path)
     else:
         encoder = AvEncoder(path, fmt, codec, rate, scaler, audio_path)
     return ClipWriter(encoder, path, tuple(source_size_wh or frame_size_wh), progress, total_frames)
@@ -290,13 +318,13 @@ class AvEncoder:
         make_parent(path)
         if path.is_dir():
             raise RenderError(f"{path}: is a folder; give a file name for the clip")
-        audio = open_audio(Path(audio_path)) if audio_path is not None else None
+        track = TrackSamples(open_audio(Path(audio_path))) if audio_path is not None else None
         container_options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
         try:
             self.container = av.open(str(self.partial_path), "w", format=fmt, options=container_options)
         except (OSError, av.FFmpegError) as error:
-            if audio is not None:
-                audio.close()
+            if track is not None:
+                track.close()
             raise RenderError(f"{path}: cannot write here ({error})") from None
         self.rate = rate
         if codec is None:  # GIF
@@ -306,7 +334,7 @@ class AvEncoder:
             spec = CODECS[codec]
             self.stream = add_video_stream(self.container, spec.encoder, spec.pix_fmt, rate, frame_size_wh, spec.options)
             self.gif = None
-        self.audio = AacFeed(audio, self.container) if audio is not None else None
+        self.audio = AacFeed(track, self.container) if track is not None else None
         self.frames_encoded = 0
 
     def encode(self, frames: np.ndarray) -> None:
@@ -315,20 +343,20 @@ class AvEncoder:
         else:
             self._encode_video(self.scaler.video_frame(rgb, self.stream.pix_fmt) for rgb in frames)
         if self.audio is not None:  # keep audio interleaved with the video written so far
-            self.audio.encode_until(self._audio_samples(self.frames_encoded))
+            self.audio.encode_until(audio_samples(self.frames_encoded, self.rate))
 
     def finish(self, n_frames: int) -> None:
         if self.gif is not None:
             self._encode_video(self.gif.flush())
         self.container.mux(self.stream.encode(None))
         if self.audio is not None:
-            self.audio.finish(self._audio_samples(n_frames))
+            self.audio.finish(audio_samples(n_frames, self.rate))
         self.container.close()
         os.replace(self.partial_path, self.path)
 
     def discard(self) -> None:
         if self.audio is not None:
-            self.audio.source.close()
+            self.audio.track.close()
         try:
             self.container.close()
         except av.FFmpegError:
@@ -342,8 +370,117 @@ class AvEncoder:
             self.container.mux(self.stream.encode(frame))
             self.frames_encoded += 1
 
-    def _audio_samples(self, n_frames: int) -> int:
-        return round(n_frames * AUDIO_RATE_HZ / self.rate)
+
+def audio_samples(n_frames: int, rate: Fraction) -> int:
+    """Audio samples (at AUDIO_RATE_HZ) that last as long as `n_frames` video frames."""
+    return round(n_frames * AUDIO_RATE_HZ / rate)
+
+
+class PipeEncoder:
+    """HAP/DXV: frames padded to the codec's blocks, piped raw to imageio-ffmpeg's FFmpeg (`ffmpeg_pipe`).
+
+    Like `AvEncoder` it writes `<path>.partial` and renames it in `finish`, and it is fed by the same
+    `ClipWriter` thread, one chunk at a time; a pipe holds 64 KiB, so memory stays a few chunks. The padding is black, at
+    the right and bottom, as H.264 codes 1080p as 1088 lines: pixel (x, y) of the clip is pixel (x, y)
+    of the file, unscaled. A track goes in as raw 48 kHz samples through a second pipe, cut or padded
+    with silence exactly as `AacFeed` does, because FFmpeg's own `-shortest` (reading the track itself)
+    missed the video's end by ~0.3 s in tests; FFmpeg encodes it as AAC. No faststart: these files are played from disk, and
+    moving the index to the front would rewrite a file of hundreds of Mbit/s.
+    """
+
+    def __init__(self, path: Path, codec: str, rate: Fraction, scaler: Scaler, audio_path):
+        self.path = path
+        self.scaler = scaler
+        self.rate = rate
+        self.spec = CODECS[codec]
+        self.partial_path = path.with_name(path.name + ".partial")
+        exe = ffmpeg_exe(self.spec.encoder, codec)
+        make_parent(path)
+        if path.is_dir():
+            raise RenderError(f"{path}: is a folder; give a file name for the clip")
+        track = TrackSamples(open_audio(Path(audio_path))) if audio_path is not None else None
+        try:
+            self.partial_path.touch()  # fail here, not after the first chunk, where FFmpeg would open it
+        except OSError as error:
+            if track is not None:
+                track.close()
+            raise RenderError(f"{path}: cannot write here ({error.strerror or error})") from None
+        self.padded_size_wh = padded_size(scaler.frame_size_wh, self.spec.block_px)
+        if self.padded_size_wh != scaler.frame_size_wh:
+            sizes = "{}x{} -> {}x{}".format(*scaler.frame_size_wh, *self.padded_size_wh)
+            console.print(f"{codec}: padded {sizes} (multiples of {self.spec.block_px})", markup=False)
+        video_input = ["-f", "rawvideo", "-pix_fmt", "rgba" if self.spec.alpha else "rgb24",
+                       "-video_size", "{}x{}".format(*self.padded_size_wh), "-framerate", str(rate)]
+        encoder_options = itertools.chain(*(("-" + key, value) for key, value in self.spec.options.items()))
+        output = ["-map", "0:v", "-c:v", self.spec.encoder, *encoder_options]
+        inputs = [video_input]
+        if track is not None:
+            inputs.append(["-f", "f32le", "-ar", str(AUDIO_RATE_HZ), "-ac", "2"])
+            output += ["-map", "1:a", "-c:a", "aac", "-b:a", str(AUDIO_BIT_RATE)]
+        try:
+            self.ffmpeg = FfmpegProcess(exe, inputs, [*output, "-f", "mov"], self.partial_path, label=path)
+        except RenderError:
+            self.partial_path.unlink(missing_ok=True)
+            if track is not None:
+                track.close()
+            raise
+        self.track = track
+        self.frames_encoded = 0
+
+    def encode(self, frames: np.ndarray) -> None:
+        pixels = texture_frames(self.scaler.rgb(frames), self.padded_size_wh, self.spec.alpha)
+        self.frames_encoded += len(frames)
+        self.ffmpeg.send(pixels, self._samples_until(self.frames_encoded))
+
+    def finish(self, n_frames: int) -> None:
+        if self.track is not None:
+            self.ffmpeg.send(b"", self._samples_until(n_frames))
+            self.track.close()
+        self.ffmpeg.finish()
+        os.replace(self.partial_path, self.path)
+
+    def discard(self) -> None:
+        self.ffmpeg.kill()
+        if self.track is not None:
+            self.track.close()
+        self.partial_path.unlink(missing_ok=True)
+
+    def _samples_until(self, n_frames: int) -> bytes:
+        """The track's samples up to the end of frame `n_frames`, as FFmpeg's f32le: interleaved float32."""
+        if self.track is None:
+            return b""
+        frames = self.track.read_until(audio_samples(n_frames, self.rate))
+        if not frames:
+            return b""
+        planes = np.concatenate([frame.to_ndarray() for frame in frames], axis=1)  # (2, n) float32
+        return planes.T.tobytes()  # (n, 2)
+
+
+def padded_size(frame_size_wh: tuple[int, int], block_px: int) -> tuple[int, int]:
+    """Each side rounded up to a whole number of `block_px` blocks."""
+    return tuple(-(-side // block_px) * block_px for side in frame_size_wh)
+
+
+def texture_frames(rgb: np.ndarray, padded_size_wh: tuple[int, int], alpha: bool) -> np.ndarray:
+    """(n, h, w, 3) frames -> (n, H, W, 3 or 4) uint8, padded with black (transparent) right and bottom.
+
+    With `alpha`, alpha = max(R, G, B), so black is fully transparent and a saturated colour (a red
+    particle) fully opaque, where luminance would make pure blue nearly invisible; the colour is divided
+    by it ("unmultiplied"), so that the layer composited over black with straight alpha, as VJ software
+    does, shows the frame itself rather than a darkened copy.
+    """
+    n_frames, height, width, _ = rgb.shape
+    padded_width, padded_height = padded_size_wh
+    if not alpha and (height, width) == (padded_height, padded_width):
+        return rgb
+    out = np.zeros((n_frames, padded_height, padded_width, 4 if alpha else 3), np.uint8)
+    if alpha:
+        value = np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])  # (n, h, w); 25x faster than max(axis=-1)
+        out[:, :height, :width, :3] = (rgb * UNMULTIPLY_SCALE[value][..., None] + 128) >> 8  # at most 65535 >> 8 = 255
+        out[:, :height, :width, 3] = value
+    else:
+        out[:, :height, :width] = rgb
+    return out
 
 
 def make_parent(path: Path) -> None:
@@ -379,39 +516,35 @@ def open_audio(audio_path: Path):
     return container
 
 
-class AacFeed:
-    """Decodes a track, resamples it to 48 kHz stereo and encodes AAC up to a given sample count.
+class TrackSamples:
+    """A track decoded and resampled to 48 kHz stereo, handed out up to exact sample counts.
 
-    Past the track's end it feeds silence, so the audio always lasts exactly as long as the video.
+    Past the track's end it gives silence, so the audio always lasts exactly as long as the video.
     """
 
-    def __init__(self, source, container):
+    def __init__(self, source):
         self.source = source
-        self.stream = container.add_stream("aac", rate=AUDIO_RATE_HZ, layout="stereo")
-        self.stream.bit_rate = AUDIO_BIT_RATE
-        self.container = container
         self.resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE_HZ)
         self.fifo = av.AudioFifo()
         self.decoded = self._resampled_frames()
-        self.samples_encoded = 0
+        self.samples_read = 0
 
-    def encode_until(self, total_samples: int) -> None:
-        needed = total_samples - self.samples_encoded
+    def read_until(self, total_samples: int) -> list[av.AudioFrame]:
+        """The frames (pts in samples) that bring what was handed out up to `total_samples`."""
+        needed = total_samples - self.samples_read
         if needed <= 0:
-            return
+            return []
         while self.fifo.samples < needed and (frame := next(self.decoded, None)) is not None:
             self.fifo.write(frame)
         chunk = self.fifo.read(min(needed, self.fifo.samples)) if self.fifo.samples else None
-        for frame in [chunk, silence(needed - (chunk.samples if chunk else 0))]:
-            if frame is not None:
-                frame.pts = self.samples_encoded
-                frame.time_base = Fraction(1, AUDIO_RATE_HZ)
-                self.container.mux(self.stream.encode(frame))
-                self.samples_encoded += frame.samples
+        frames = [frame for frame in (chunk, silence(needed - (chunk.samples if chunk else 0))) if frame is not None]
+        for frame in frames:
+            frame.pts = self.samples_read
+            frame.time_base = Fraction(1, AUDIO_RATE_HZ)
+            self.samples_read += frame.samples
+        return frames
 
-    def finish(self, total_samples: int) -> None:
-        self.encode_until(total_samples)
-        self.container.mux(self.stream.encode(None))
+    def close(self) -> None:
         self.source.close()
 
     def _resampled_frames(self):
@@ -424,6 +557,25 @@ class AacFeed:
                     yield resampled
         except av.FFmpegError as error:
             raise AudioError(f"{path}: cannot decode the audio track ({error})") from None
+
+
+class AacFeed:
+    """Encodes a track's samples as AAC into a PyAV container, up to a given sample count."""
+
+    def __init__(self, track: TrackSamples, container):
+        self.track = track
+        self.stream = container.add_stream("aac", rate=AUDIO_RATE_HZ, layout="stereo")
+        self.stream.bit_rate = AUDIO_BIT_RATE
+        self.container = container
+
+    def encode_until(self, total_samples: int) -> None:
+        for frame in self.track.read_until(total_samples):
+            self.container.mux(self.stream.encode(frame))
+
+    def finish(self, total_samples: int) -> None:
+        self.encode_until(total_samples)
+        self.container.mux(self.stream.encode(None))
+        self.track.close()
 
 
 def silence(n_samples: int) -> av.AudioFrame | None:
