@@ -9,7 +9,8 @@ from rich.progress import TextColumn
 from rich.table import Table
 
 from vjgan.console import console, make_progress
-from vjgan.footage.geometry import CROP_MODES
+from vjgan.errors import FootageError
+from vjgan.footage.geometry import CROP_MODES, format_size, size_for_aspect
 from vjgan.footage.ingest import FileOutcome, IngestConfig, IngestListener, IngestReport, Problem, Source, ingest
 
 
@@ -18,35 +19,73 @@ def register(subparsers) -> None:
         "ingest",
         help="decode genre folders of videos into frame stores (incremental)",
         description="Decode every video in FOOTAGE_DIR/<genre>/ into the frame store DATA_DIR/<genre>/: frames "
-        "resampled to --fps by timestamp, scaled and cropped to --size pixels square. Re-running skips videos "
+        "resampled to --fps by timestamp, scaled and cropped to --size (square, or --aspect W:H). Re-running skips videos "
         "already in the store and adds new ones. Files that cannot be used are reported and skipped.",
     )
     parser.add_argument("footage_dir", type=Path, metavar="FOOTAGE_DIR", help="folder of genre folders of videos")
     parser.add_argument("--out", type=Path, required=True, metavar="DATA_DIR", help="folder the genre stores go into")
-    parser.add_argument("--size", type=positive_int, metavar="PX", help=f"side of the square frames (default {IngestConfig.size_px})")
+    parser.add_argument(
+        "--size", type=frame_size, metavar="H|WxH",
+        help="frame height in pixels (the width follows --aspect), or width x height, e.g. 176x96 "
+        f"(default {format_size(IngestConfig.size_px)})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--aspect", type=aspect_ratio, metavar="W:H",
+        help="frame shape, e.g. 16:9, 4:3 or 9:16 (portrait); the width is rounded to a multiple of 16, "
+        "the model's size step: --size 96 --aspect 16:9 makes 176x96 frames (default 1:1)",
+    )  # fmt: skip
     parser.add_argument(
         "--fps", type=non_negative_float, help=f"frames kept per second of footage; 0 keeps every source frame (default {IngestConfig.fps:g})"
     )
     parser.add_argument(
         "--crop", choices=CROP_MODES,
-        help=f"center: scale the short side to --size and keep the middle (the original workflow); "
+        help=f"center: scale to cover --size and keep the middle (the original workflow); "
         f"full: squash the whole frame (default {IngestConfig.crop})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dedup", type=float, metavar="THRESHOLD",
+        help="drop frames closer than THRESHOLD to the last kept frame of their video (RMS difference of 16x16 "
+        "thumbnails, 0-1): 0.003 drops repeats and holds, 0.01 slow drifts too; reported as kept N of M "
+        f"(default {IngestConfig.dedup:g}: keep every frame)",
     )  # fmt: skip
     parser.add_argument("--genre", metavar="NAME", help="ingest FOOTAGE_DIR itself, a flat folder of videos, as genre NAME")
     parser.set_defaults(run=run)
 
 
 def resolve_config(args) -> IngestConfig:
-    overrides = {k: v for k, v in {"size_px": args.size, "crop": args.crop}.items() if v is not None}
+    overrides = {k: v for k, v in {"crop": args.crop, "dedup": args.dedup}.items() if v is not None}
     if args.fps is not None:
         overrides["fps"] = args.fps or None  # 0: keep every source frame
+    height, width = args.size or (IngestConfig.size_px[0], None)
+    if width is None:
+        width = size_for_aspect(height, args.aspect or (1, 1))[1]
+    elif args.aspect is not None:
+        raise FootageError(
+            f"ingest: --size {width}x{height} already sets the shape; drop --aspect, or give the height alone "
+            f"(--size {height} --aspect {args.aspect[0]}:{args.aspect[1]})"
+        )
+    overrides["size_px"] = (height, width)
     return dataclasses.replace(IngestConfig(), **overrides)
 
 
-def positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of pixels, at least 1")
-    return int(text)
+def frame_size(text: str) -> tuple[int, int | None]:
+    """"96" -> (96, None): the height, the width to follow --aspect; "176x96" (width x height) -> (96, 176)."""
+    sides = text.lower().split("x")
+    if len(sides) > 2 or not all(side.isdigit() and int(side) >= 1 for side in sides):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give the frame height in pixels (96) or width x height (176x96: 176 wide, 96 high)"
+        )
+    if len(sides) == 1:
+        return (int(sides[0]), None)
+    return (int(sides[1]), int(sides[0]))
+
+
+def aspect_ratio(text: str) -> tuple[int, int]:
+    """"16:9" -> (16, 9), width to height."""
+    sides = text.split(":")
+    if len(sides) != 2 or not all(side.isdigit() and int(side) >= 1 for side in sides):
+        raise argparse.ArgumentTypeError(f"{text!r}: give width:height in whole numbers, e.g. 16:9, 4:3 or 9:16 (portrait)")
+    return (int(sides[0]), int(sides[1]))
 
 
 def non_negative_float(text: str) -> float:
@@ -81,17 +120,24 @@ class ProgressListener(IngestListener):
         self.progress.console.print(f"problem: {problem.message}", style="yellow", markup=False, soft_wrap=True)
 
     def file_done(self, outcome: FileOutcome) -> None:
+        if outcome.frames_decoded is not None:
+            self.progress.console.print(
+                f"{outcome.source.path}: kept {outcome.frames:,} of {outcome.frames_decoded:,} frames", markup=False, soft_wrap=True
+            )
         self.progress.advance(self.task)
 
 
-def summary_table(report: IngestReport) -> Table:
+def summary_table(report: IngestReport, dedup: bool = False) -> Table:
+    """One row per genre; with `dedup`, a "kept" column: frames added of frames decoded."""
     table = Table(title="ingest summary (files: added / already stored / failed)")
     table.add_column("genre", no_wrap=True)
-    for heading in ("added", "stored", "failed", "+frames", "frames", "s", "frames/s"):
+    headings = ("added", "stored", "failed", "+frames", *(["kept"] if dedup else []), "frames", "s", "frames/s")
+    for heading in headings:
         table.add_column(heading, justify="right", no_wrap=True)
     for g in report.genres:
+        kept = [f"{g.frames_added:,} of {g.frames_decoded:,}"] if dedup else []
         table.add_row(
-            g.genre, str(g.files_added), str(g.files_skipped), str(g.files_failed), f"{g.frames_added:,}",
+            g.genre, str(g.files_added), str(g.files_skipped), str(g.files_failed), f"{g.frames_added:,}", *kept,
             f"{g.store_frames:,}", f"{g.seconds:.1f}", f"{g.frames_per_second:.0f}",
         )  # fmt: skip
     return table
@@ -99,13 +145,15 @@ def summary_table(report: IngestReport) -> Table:
 
 def run(args) -> int:
     config = resolve_config(args)
+    height, width = config.size_px
+    console.print(f"frames of {width}x{height} px (width x height), {config.crop} crop", markup=False)
     progress = make_progress(TextColumn("{task.fields[frames]:,} frames"), TextColumn("{task.fields[rate]:.0f} frames/s"))
     with progress:
         report = ingest(args.footage_dir, args.out, config, genre=args.genre, listener=ProgressListener(progress))
     for g in report.genres:
         if g.leftovers_removed:
             console.print(f"{g.store_path}: removed {len(g.leftovers_removed)} unfinished file(s) of an interrupted run", markup=False)
-    console.print(summary_table(report))
+    console.print(summary_table(report, dedup=config.dedup > 0))
     if report.stray_files:
         console.print(
             f"{args.footage_dir}: {len(report.stray_files)} video(s) outside any genre folder were not ingested "

@@ -7,7 +7,7 @@ from vjgan.console import console
 from vjgan.errors import StoreError, VjganError
 from vjgan.footage.store import FrameStore
 from vjgan.model.networks import ModelConfig
-from vjgan.train.config import PRESETS, preset, with_epochs, with_overrides
+from vjgan.train.config import BALANCES, PRESETS, preset, with_epochs, with_overrides
 
 
 def register(subparsers) -> None:
@@ -44,6 +44,11 @@ def register(subparsers) -> None:
     model.add_argument("--loss", help="bce or hinge")
     model.add_argument("--augment", help='DiffAugment policy, e.g. "color,translation,cutout" ("" = none)')
     model.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="random left-right flips")
+    model.add_argument(
+        "--balance", choices=BALANCES,
+        help="frames: every stored frame equally likely (default); sources: every source video equally likely, "
+        "then its frames, so one long clip does not drown the short ones",
+    )  # fmt: skip
     model.add_argument("--ema-half-life", type=int, help="images for the EMA generator's memory to halve")
     model.add_argument("--ema-rampup", type=float, help="early half-life as a fraction of images seen (0: off)")
     model.add_argument("--noise-bank", type=int, help="latent vectors rendered per snapshot")
@@ -94,6 +99,7 @@ def resolve_config(args):
         loss=args.loss,
         augment=args.augment,
         flip=args.flip,
+        balance=args.balance,
         ema_half_life_images=args.ema_half_life,
         ema_rampup=args.ema_rampup,
         noise_bank_size=args.noise_bank,

@@ -18,8 +18,9 @@ import av
 
 from vjgan.errors import FootageError, VjganError
 from vjgan.footage.decode import check_source, open_video, unreadable
-from vjgan.footage.geometry import CROP_MODES
-from vjgan.footage.store import ShardInfo, StoreSettings, StoreWriter
+from vjgan.footage.dedup import NearDuplicateFilter
+from vjgan.footage.geometry import CROP_MODES, format_size, size_hw
+from vjgan.footage.store import ShardInfo, StoreSettings, StoreWriter, nominal_fps
 
 VIDEO_SUFFIXES = frozenset(
     ".mp4 .m4v .mov .qt .mkv .webm .avi .wmv .asf .flv .f4v .mpg .mpeg .m2v .ts .m2ts .mts .vob .ogv .3gp .mxf "
@@ -34,21 +35,25 @@ REPORT_EVERY_FRAMES = 16  # frames between listener.frames_written calls (a prog
 class IngestConfig:
     """How sources become stored frames; a store keeps these for good (see StoreSettings)."""
 
-    size_px: int = 96  # side of the square frames, pixels
+    size_px: tuple[int, int] = (96, 96)  # (height, width) of the frames, pixels; an int N means N x N
     fps: float | None = 30.0  # frames per second to resample every source to; None keeps each source's frames
-    crop: str = "center"  # "center" (short side to size, middle of the long side) or "full" (squash)
+    crop: str = "center"  # "center" (cover the size, cut the overflow from the middle) or "full" (squash)
+    dedup: float = 0.0  # drop frames closer than this to the last kept one (0-1 thumbnail distance, dedup.py); 0: off
 
     def __post_init__(self):
-        if not 4 <= self.size_px <= 4096:
-            raise FootageError(f"ingest: --size {self.size_px} must be between 4 and 4096 pixels")
+        object.__setattr__(self, "size_px", size_hw(self.size_px))
+        if not all(4 <= side <= 4096 for side in self.size_px):
+            raise FootageError(f"ingest: --size {format_size(self.size_px)}: each side must be between 4 and 4096 pixels")
         if self.fps is not None and not (math.isfinite(self.fps) and 0 < self.fps <= 1000):
             raise FootageError(f"ingest: --fps {self.fps} must be above 0 and at most 1000 (or 0 to keep source rates)")
         if self.crop not in CROP_MODES:
             raise FootageError(f"ingest: --crop {self.crop!r} must be one of {', '.join(CROP_MODES)}")
+        if not 0 <= self.dedup < 1:
+            raise FootageError(f"ingest: --dedup {self.dedup} must be at least 0 (off) and below 1 (e.g. 0.01)")
 
     @property
     def settings(self) -> StoreSettings:
-        return StoreSettings((self.size_px, self.size_px), self.fps, self.crop)
+        return StoreSettings(self.size_px, self.fps, self.crop, self.dedup)
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ class FileOutcome:
     status: str  # "added", "skipped" (already in the store) or "failed"
     frames: int = 0  # frames added
     problem: Problem | None = None  # why it failed, or why it was cut short (then status is "added")
+    frames_decoded: int | None = None  # with --dedup: frames decoded, of which `frames` were kept ("kept N of M")
 
 
 class IngestListener:
@@ -107,6 +113,7 @@ class GenreReport:
     files_failed: int = 0  # nothing usable
     files_truncated: int = 0  # ingested, but cut short or damaged
     frames_added: int = 0
+    frames_decoded: int = 0  # frames decoded from the added files; more than frames_added when --dedup dropped some
     store_frames: int = 0  # frames in the store after this run
     seconds: float = 0.0  # wall seconds spent on this genre
     leftovers_removed: list[str] = field(default_factory=list)  # unfinished files of an interrupted run
@@ -179,6 +186,7 @@ def ingest_genre(
         if outcome.status == "added":
             report.files_added += 1
             report.frames_added += outcome.frames
+            report.frames_decoded += outcome.frames if outcome.frames_decoded is None else outcome.frames_decoded
             report.files_truncated += outcome.problem is not None
         elif outcome.status == "skipped":
             report.files_skipped += 1
@@ -199,7 +207,7 @@ def ingest_file(writer: StoreWriter, source: Source, config: IngestConfig, liste
         fingerprint = source_fingerprint(source.path)
         if fingerprint in writer.fingerprints:
             return FileOutcome(source, "skipped")
-        frames, note = add_shard(writer, source, fingerprint, config, listener)
+        info, note = add_shard(writer, source, fingerprint, config, listener)
     except FootageError as error:
         return FileOutcome(source, "failed", problem=Problem(source.path, str(error).removeprefix(f"{source.path}: ")))
     except Exception as error:  # a hostile file tripping the decoder in a way nobody foresaw
@@ -207,20 +215,30 @@ def ingest_file(writer: StoreWriter, source: Source, config: IngestConfig, liste
             raise  # the store or the disk failed, not this source: stop, keeping every committed shard
         reason = f"could not be decoded ({type(error).__name__}: {error})"
         return FileOutcome(source, "failed", problem=Problem(source.path, reason))
-    problem = Problem(source.path, note, frames) if note else None
-    return FileOutcome(source, "added", frames, problem)
+    problem = Problem(source.path, note, info.frames) if note else None
+    return FileOutcome(source, "added", info.frames, problem, info.frames_decoded)
 
 
 def add_shard(
     writer: StoreWriter, source: Source, fingerprint: str, config: IngestConfig, listener: IngestListener
-) -> tuple[int, str | None]:
-    """Decode `source` into a new shard: (frames, why it was cut short or damaged, or None)."""
+) -> tuple[ShardInfo, str | None]:
+    """Decode `source` into a new shard: (its manifest entry, why it was cut short or damaged, or None).
+
+    With dedup, near-duplicates are dropped as they stream past, and each kept frame's time is
+    its position on the store's clock before dropping (seconds from the source's first frame).
+    """
     with open_video(source.path) as video:
         shard = writer.new_shard(source.name)
-        unreported = 0
+        near_duplicates = NearDuplicateFilter(config.dedup)
+        source_fps = round(video.info.fps, 6)
+        frame_fps = nominal_fps(config.fps, source_fps)
+        decoded, unreported = 0, 0
         try:
             for frame in video.frames(config.fps, config.size_px, config.crop):
-                shard.append(frame)
+                decoded += 1
+                if not near_duplicates.keep(frame):
+                    continue
+                shard.append(frame, (decoded - 1) / frame_fps)
                 unreported += 1
                 if unreported == REPORT_EVERY_FRAMES:
                     listener.frames_written(unreported)
@@ -228,14 +246,14 @@ def add_shard(
             listener.frames_written(unreported)
             info = ShardInfo(
                 file=shard.path.name, source=source.name, fingerprint=fingerprint, frames=shard.frames,
-                source_fps=round(video.info.fps, 6), source_size_wh=video.info.display_size_wh,
-                truncated=video.ending.truncated,
+                source_fps=source_fps, source_size_wh=video.info.display_size_wh,
+                truncated=video.ending.truncated, frames_decoded=decoded if config.dedup else None,
             )  # fmt: skip
             writer.commit(shard, info)
         except BaseException:
             shard.discard()
             raise
-        return info.frames, video.ending.note
+        return info, video.ending.note
 
 
 def source_fingerprint(path: Path) -> str:

@@ -6,8 +6,13 @@ whose `.npy` header is filled in at the end; a shard gets its final name only wh
 manifest (replaced atomically) lists only finished shards. A run killed at any point thus leaves a
 consistent store; leftovers (`.part` files, shards the manifest never got to list) are removed when
 the store is next opened for writing. One writer at a time, by an advisory lock.
+
+A store thinned by `--dedup` (see dedup.py) keeps, next to each shard, `<shard>.times.npy`: the
+float32 presentation time of each kept frame, which is no longer `i / fps`. Without dedup, frames are
+evenly spaced and nothing more is written, so such a store is byte for byte what it always was.
 """
 
+import array
 import contextlib
 import dataclasses
 import fcntl
@@ -21,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from vjgan.errors import StoreError
+from vjgan.footage.decode import FALLBACK_FRAME_SECONDS
+from vjgan.footage.geometry import format_size
 
 MANIFEST = "manifest.json"
 FORMAT = "vjgan-frame-store"
@@ -29,7 +36,8 @@ LOCK = ".lock"
 PART_SUFFIX = ".part"
 NPY_HEADER_BYTES = 128  # fixed, so the frame count can be written after the frames
 NPY_MAGIC = b"\x93NUMPY\x01\x00"  # .npy format version 1.0
-SHARD_NAME = re.compile(r"\d{4,}-[A-Za-z0-9_.]*\.npy")
+SHARD_NAME = re.compile(r"\d{4,}-[A-Za-z0-9_.]*\.npy")  # times files (`<stem>.times.npy`) match it too
+TIMES_SUFFIX = ".times.npy"
 
 
 @dataclass(frozen=True)
@@ -39,10 +47,18 @@ class StoreSettings:
     size_px: tuple[int, int]  # (height, width) of each frame
     fps: float | None  # frames per second the sources were resampled to; None: every source frame
     crop: str  # "center" or "full" (see geometry.py)
+    dedup: float = 0.0  # near-duplicate threshold the sources were thinned with (dedup.py); 0: every frame kept
 
     def describe(self) -> str:
         fps = f"{self.fps:g}" if self.fps is not None else "0 (source rate)"
-        return f"--size {self.size_px[0]} --fps {fps} --crop {self.crop}"
+        dedup = f" --dedup {self.dedup:g}" if self.dedup else ""
+        return f"--size {format_size(self.size_px)} --fps {fps} --crop {self.crop}{dedup}"
+
+
+def nominal_fps(store_fps: float | None, source_fps: float) -> float:
+    """The rate frames of a shard without a times file are spaced at: the store's, else the source's
+    (frames kept at the source rate), else FFmpeg's default, as decode.py times a file that says nothing."""
+    return store_fps or source_fps or 1 / float(FALLBACK_FRAME_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -57,12 +73,19 @@ class ShardInfo:
     source_size_wh: tuple[int, int]  # as displayed (rotation applied)
     truncated: bool  # the source was damaged; these are the frames before the damage
     start: int = 0  # store index of this shard's first frame
+    frames_decoded: int | None = None  # frames before dedup dropped some (None: no dedup, all kept)
+    times_file: str | None = None  # float32 (frames,) presentation seconds of each frame (dedup stores only)
 
     def manifest_entry(self) -> dict:
-        return {
+        entry = {
             "file": self.file, "source": self.source, "fingerprint": self.fingerprint, "frames": self.frames,
             "source_fps": self.source_fps, "source_size_wh": list(self.source_size_wh), "truncated": self.truncated,
         }  # fmt: skip
+        if self.frames_decoded is not None:
+            entry["frames_decoded"] = self.frames_decoded
+        if self.times_file is not None:
+            entry["times"] = self.times_file
+        return entry
 
 
 @dataclass(frozen=True)
@@ -75,6 +98,7 @@ class Manifest:
         document = {
             "format": FORMAT, "version": VERSION, "genre": self.genre, "size_px": list(self.settings.size_px),
             "fps": self.settings.fps, "crop": self.settings.crop,
+            **({"dedup": self.settings.dedup} if self.settings.dedup else {}),
             "shards": [shard.manifest_entry() for shard in self.shards],
         }  # fmt: skip
         return json.dumps(document, indent=1, ensure_ascii=False)
@@ -89,12 +113,12 @@ def read_manifest(store_dir: Path) -> Manifest:
             raise ValueError(f"format is {document.get('format')!r}, not {FORMAT!r}")
         if document.get("version") != VERSION:
             raise ValueError(f"version {document.get('version')}; this vjgan reads version {VERSION}")
-        settings = StoreSettings(tuple(document["size_px"]), document["fps"], document["crop"])
+        settings = StoreSettings(tuple(document["size_px"]), document["fps"], document["crop"], float(document.get("dedup", 0.0)))
         shards, start = [], 0
         for entry in document["shards"]:
             shard = ShardInfo(
                 entry["file"], entry["source"], entry["fingerprint"], int(entry["frames"]), float(entry["source_fps"]),
-                tuple(entry["source_size_wh"]), bool(entry["truncated"]), start,
+                tuple(entry["source_size_wh"]), bool(entry["truncated"]), start, entry.get("frames_decoded"), entry.get("times"),
             )  # fmt: skip
             shards.append(shard)
             start += shard.frames
@@ -115,7 +139,8 @@ def missing_store(store_dir: Path) -> StoreError:
 
 
 class FrameStore:
-    """A genre's frames, memory-mapped: `len(store)`, `sample(n, rng)`, `all_frames()`, `shards`."""
+    """A genre's frames, memory-mapped: `len(store)`, `sample(n, rng)`, `all_frames()`, `shards`,
+    and where each frame came from: `frame_sources()`, `frame_times_seconds()`."""
 
     def __init__(self, path: Path, manifest: Manifest):
         self.path = path
@@ -123,6 +148,7 @@ class FrameStore:
         self.size_px: tuple[int, int] = manifest.settings.size_px
         self.fps = manifest.settings.fps
         self.crop = manifest.settings.crop
+        self.dedup = manifest.settings.dedup
         self.shards = manifest.shards
         self._starts = np.array([shard.start for shard in self.shards], dtype=np.int64)
         self._length = sum(shard.frames for shard in self.shards)
@@ -143,6 +169,8 @@ class FrameStore:
                 raise StoreError(f"{file}: shard listed in the manifest is missing; ingest into a new folder") from None
             if actual_bytes != expected_bytes:
                 raise StoreError(f"{file}: shard is {actual_bytes} bytes, the manifest implies {expected_bytes}; it is damaged")
+            if shard.times_file is not None and not (path / shard.times_file).is_file():
+                raise StoreError(f"{path / shard.times_file}: frame times listed in the manifest are missing; ingest into a new folder")
         if len(store) == 0:
             raise StoreError(f"{path}: the frame store is empty; ingest some footage into it first")
         return store
@@ -176,6 +204,32 @@ class FrameStore:
             order = np.argsort(within, kind="stable")  # read each shard front to back
             out[chosen[order]] = self.shard_frames(int(shard))[within[order]]
         return out
+
+    def frame_sources(self) -> np.ndarray:
+        """(N,) int64: the shard, i.e. the source video, each frame comes from (an index into `shards`)."""
+        return np.repeat(np.arange(len(self.shards), dtype=np.int64), [shard.frames for shard in self.shards])
+
+    def frame_times_seconds(self) -> np.ndarray:
+        """(N,) float64: each frame's presentation time in its source, seconds from the source's first frame.
+
+        Exact on the store's clock (`--fps`); at the source rate (`--fps 0`) frame i of a source is put
+        at i / its nominal fps, which a variable-rate source only approximates.
+        """
+        return np.concatenate([self.shard_times_seconds(index) for index in range(len(self.shards))])
+
+    def shard_times_seconds(self, index: int) -> np.ndarray:
+        """(frames,) float64 presentation seconds of shard `index`'s frames (see `frame_times_seconds`)."""
+        shard = self.shards[index]
+        if shard.times_file is None:  # every frame kept: evenly spaced
+            return np.arange(shard.frames) / nominal_fps(self.fps, shard.source_fps)
+        file = self.path / shard.times_file
+        try:
+            times = np.load(file, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise StoreError(f"{file}: not a readable times file ({error})") from None
+        if times.dtype != np.float32 or times.shape != (shard.frames,):
+            raise StoreError(f"{file}: holds {times.dtype} {times.shape}, not the times of the shard's {shard.frames} frames")
+        return times.astype(np.float64)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """`n` frames drawn uniformly over the whole store: (n, h, w, 3) uint8.
@@ -212,27 +266,45 @@ def npy_header(shape: tuple[int, ...]) -> bytes:
 
 
 class ShardWriter:
-    """Frames appended to `<name>.part` as they come; `commit()` fills in the header and renames it."""
+    """Frames appended to `<name>.part` as they come; `commit()` fills in the header and renames it.
 
-    def __init__(self, path: Path, frame_shape: tuple[int, int, int]):
+    `timed`: each frame comes with its presentation time, written at commit to `times_path`
+    (4 bytes a frame are held until then, never the frames).
+    """
+
+    def __init__(self, path: Path, frame_shape: tuple[int, int, int], timed: bool = False):
         self.path = path
         self.part_path = path.with_name(path.name + PART_SUFFIX)
+        self.times_path = path.with_name(path.name.removesuffix(".npy") + TIMES_SUFFIX) if timed else None
         self.frame_shape = frame_shape
         self.frames = 0
+        self._times_seconds = array.array("f") if timed else None
         with writing(self.part_path):
             self._file = open(self.part_path, "wb", buffering=1 << 20)
             self._file.write(npy_header((0, *frame_shape)))
 
-    def append(self, frame: np.ndarray) -> None:
-        """One (h, w, 3) uint8 frame, C-contiguous."""
+    def append(self, frame: np.ndarray, time_seconds: float | None = None) -> None:
+        """One (h, w, 3) uint8 frame, C-contiguous, and (for a timed shard) its presentation time."""
         if frame.shape != self.frame_shape or frame.dtype != np.uint8:
             raise ValueError(f"frame is {frame.dtype} {frame.shape}, the shard holds uint8 {self.frame_shape}")
+        if self._times_seconds is not None:
+            if time_seconds is None:
+                raise ValueError(f"{self.path.name} records each frame's time; give time_seconds")
+            self._times_seconds.append(time_seconds)
         with writing(self.part_path):
             self._file.write(np.ascontiguousarray(frame).data)
         self.frames += 1
 
     def commit(self) -> None:
-        """Make the shard whole and durable under its final name."""
+        """Make the shard (and its times, first) whole and durable under their final names."""
+        if self.times_path is not None:
+            times_part = self.times_path.with_name(self.times_path.name + PART_SUFFIX)
+            with writing(times_part):
+                with open(times_part, "wb") as file:
+                    np.save(file, np.frombuffer(self._times_seconds, dtype=np.float32), allow_pickle=False)
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.replace(times_part, self.times_path)
         with writing(self.part_path):
             self._file.seek(0)
             self._file.write(npy_header((self.frames, *self.frame_shape)))
@@ -244,6 +316,8 @@ class ShardWriter:
     def discard(self) -> None:
         self._file.close()
         self.part_path.unlink(missing_ok=True)
+        if self.times_path is not None:
+            self.times_path.with_name(self.times_path.name + PART_SUFFIX).unlink(missing_ok=True)
 
 
 class StoreWriter:
@@ -307,13 +381,14 @@ class StoreWriter:
         number = 1 + max((int(s.file.split("-", 1)[0]) for s in self.shards if SHARD_NAME.fullmatch(s.file)), default=0)
         stem = re.sub(r"[^A-Za-z0-9_.]+", "_", Path(source).stem).strip("_.")[:48] or "clip"
         height, width = self.settings.size_px
-        return ShardWriter(self.path / f"{number:04d}-{stem}.npy", (height, width, 3))
+        return ShardWriter(self.path / f"{number:04d}-{stem}.npy", (height, width, 3), timed=self.settings.dedup > 0)
 
     def commit(self, shard: ShardWriter, info: ShardInfo) -> None:
         """Finish `shard` and list it in the manifest (the manifest changes only after the file is whole)."""
         shard.commit()
         start = sum(s.frames for s in self.shards)
-        self.shards.append(dataclasses.replace(info, file=shard.path.name, frames=shard.frames, start=start))
+        times_file = shard.times_path.name if shard.times_path is not None else None
+        self.shards.append(dataclasses.replace(info, file=shard.path.name, frames=shard.frames, start=start, times_file=times_file))
         manifest = Manifest(self.genre, self.settings, tuple(self.shards))
         temporary = self.path / (MANIFEST + PART_SUFFIX)
         with writing(temporary), open(temporary, "w", encoding="utf-8") as file:
@@ -323,8 +398,8 @@ class StoreWriter:
             os.replace(temporary, self.path / MANIFEST)
 
     def _remove_leftovers(self) -> list[str]:
-        """Delete what an interrupted run left: `.part` files and shards the manifest does not list."""
-        listed = {shard.file for shard in self.shards}
+        """Delete what an interrupted run left: `.part` files, shards and times files the manifest does not list."""
+        listed = {shard.file for shard in self.shards} | {shard.times_file for shard in self.shards}
         removed = []
         for entry in self.path.iterdir():
             if entry.name.endswith(PART_SUFFIX) or (SHARD_NAME.fullmatch(entry.name) and entry.name not in listed):

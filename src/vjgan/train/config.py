@@ -19,6 +19,7 @@ from vjgan.model.losses import LOSS_KINDS
 from vjgan.model.networks import ModelConfig
 
 PRECISIONS = ("auto", "fp32", "bf16")
+BALANCES = ("frames", "sources")
 DEVICES = ("auto", "cpu", "cuda")
 
 # Settings of one session rather than of the run: changing them on resume keeps the run's history.
@@ -37,6 +38,7 @@ class TrainConfig:
     weight_decay: float = 1e-5  # L2 penalty added to the gradients (the original's WeightDecay hook)
     loss: str = "bce"  # "bce" (the original) or "hinge"
     flip: bool = True  # mirror a random half of each real batch left-right
+    balance: str = "frames"  # real frames drawn uniformly ("frames") or a uniform source video, then a frame of it ("sources")
     augment: str = ""  # DiffAugment policy, e.g. "color,translation,cutout"; "" = none
     ema_half_life_images: int = 10_000  # images after which the EMA generator's memory halves
     ema_rampup: float = 0.05  # half-life at most this fraction of the images seen so far; 0: fixed half-life
@@ -66,6 +68,8 @@ class TrainConfig:
             raise VjganError(f"train setting precision={self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         if self.device not in DEVICES:
             raise VjganError(f"train setting device={self.device!r}: choose one of {', '.join(DEVICES)}")
+        if self.balance not in BALANCES:
+            raise VjganError(f"train setting balance={self.balance!r}: choose one of {', '.join(BALANCES)}")
         if not self.ema_rampup >= 0:
             raise VjganError(f"train setting ema_rampup={self.ema_rampup}: must be 0 (off) or more")
         if self.minutes is not None and not self.minutes > 0:

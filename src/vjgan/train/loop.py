@@ -77,7 +77,7 @@ def _train(config, run: RunDir, world: World, force, resume_from, session_start)
     if config.batch_size % world.size:
         raise RunError(f"{run.path}: batch size {config.batch_size} does not split over {world.size} ranks")
     rank_batch = config.batch_size // world.size
-    frames = load_frames(config, world.device)  # (N, H, W, 3) uint8, on the device
+    frames, source_spans = load_frames(config, world.device)  # (N, H, W, 3) uint8 and (S, 2) int64 or None, on the device
     if resume_from is not None:
         require_same_model(Path(resume_from), config)
     on_main_rank(world, lambda: run.prepare(config, force, settings_may_change=resume_from is not None))
@@ -112,7 +112,7 @@ def _train(config, run: RunDir, world: World, force, resume_from, session_start)
         with progress, stop:
             while True:
                 # sample, D step, G step, EMA
-                losses = train_step(nets, frames, rank_batch, config, streams, world, amp_dtype, counters.images_seen)
+                losses = train_step(nets, frames, rank_batch, config, streams, world, amp_dtype, counters.images_seen, source_spans)
                 images_before = counters.images_seen
                 counters.images_seen += config.batch_size
                 counters.step += 1
@@ -172,10 +172,15 @@ def dry_run(config: TrainConfig) -> dict[str, float]:
     return {"d_loss": d_value, "g_loss": g_value, "snapshot_shape": tuple(snapshot.shape), "device": str(world.device)}
 
 
-def train_step(nets: Networks, frames, rank_batch, config, streams, world, amp_dtype, images_seen: int) -> torch.Tensor:
-    """One optimisation step; returns this rank's (D loss, G loss) as a (2,) tensor left on the device."""
+def train_step(
+    nets: Networks, frames, rank_batch, config, streams, world, amp_dtype, images_seen: int, source_spans=None
+) -> torch.Tensor:
+    """One optimisation step; returns this rank's (D loss, G loss) as a (2,) tensor left on the device.
+
+    `source_spans` (from `load_frames`) balances the real frames over sources; None draws them uniformly.
+    """
     # sample
-    real = sample_real(frames, rank_batch, config.flip, streams["batch"])  # (b, 3, H, W) in [-1, 1]
+    real = sample_real(frames, rank_batch, config.flip, streams["batch"], source_spans)  # (b, 3, H, W) in [-1, 1]
     z = sample_latents(rank_batch, config.model.z_dim, config.model.latent, streams["latent"])  # (b, z_dim)
     autocast = torch.autocast(world.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None)
 
@@ -205,14 +210,34 @@ def train_step(nets: Networks, frames, rank_batch, config, streams, world, amp_d
     return torch.stack([loss_d.detach().float(), loss_g.detach().float()])
 
 
-def sample_real(frames: torch.Tensor, count: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
-    """A random batch of the store's frames (N, H, W, 3) uint8 -> (count, 3, H, W) float in [-1, 1], channels_last."""
-    index = torch.randint(len(frames), (count,), generator=generator, device=generator.device).to(frames.device)
+def sample_real(frames: torch.Tensor, count: int, flip: bool, generator: torch.Generator, source_spans=None) -> torch.Tensor:
+    """A random batch of the store's frames (N, H, W, 3) uint8 -> (count, 3, H, W) float in [-1, 1], channels_last.
+
+    Frames are drawn uniformly, or with `source_spans` uniformly over sources (see `draw_frame_indices`).
+    """
+    index = draw_frame_indices(len(frames), count, generator, source_spans).to(frames.device)
     batch = frames[index].permute(0, 3, 1, 2)  # (count, 3, H, W) uint8; NHWC memory is channels_last already
     images = batch.float() / 127.5 - 1  # (count, 3, H, W) float32 in [-1, 1]
     if flip:
         images = random_flip(images, generator)
     return images.contiguous(memory_format=torch.channels_last)
+
+
+def draw_frame_indices(frame_count: int, count: int, generator: torch.Generator, source_spans=None) -> torch.Tensor:
+    """(count,) int64 store indices, with replacement, on the generator's device.
+
+    Without `source_spans`, uniform over the store's frames. With them ((S, 2) int64 [first frame,
+    frames] per source, on the generator's device), a source uniformly, then one of its frames
+    uniformly: a one-minute clip and a ten-second one each give half the batch. Two draws and a
+    gather on the device (no host sync, no per-frame weight table, no limit on the store's size).
+    """
+    device = generator.device
+    if source_spans is None:
+        return torch.randint(frame_count, (count,), generator=generator, device=device)
+    source = torch.randint(len(source_spans), (count,), generator=generator, device=device)  # (count,)
+    first, length = source_spans[source].unbind(1)  # (count,) each
+    offset = (torch.rand(count, generator=generator, device=device, dtype=torch.float64) * length).long()  # (count,)
+    return first + torch.minimum(offset, length - 1)  # the minimum guards u * length rounding up to length
 
 
 @torch.no_grad()
@@ -228,8 +253,9 @@ def crossed(before: int, after: int, every: int) -> bool:
     return after // every > before // every
 
 
-def load_frames(config: TrainConfig, device: torch.device) -> torch.Tensor:
-    """The whole store as one (N, H, W, 3) uint8 tensor on `device` (100k frames of 96 px are 2.8 GB)."""
+def load_frames(config: TrainConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The whole store as one (N, H, W, 3) uint8 tensor on `device` (100k frames of 96 px are 2.8 GB), and
+    with `balance = "sources"` its sources as (S, 2) int64 [first frame, frames] rows there (else None)."""
     if not config.store:
         raise StoreError("no frame store given; pass DATA_DIR/<genre> (made by vjgan ingest)")
     store = FrameStore.open(Path(config.store))
@@ -240,7 +266,11 @@ def load_frames(config: TrainConfig, device: torch.device) -> torch.Tensor:
             f"{store.path}: frames are {store_w}x{store_h} px but the model makes {model_w}x{model_h} px; "
             f"train with --size {store_w}x{store_h} or ingest again at the model's size"
         )
-    return torch.from_numpy(store.all_frames()).to(device)  # FrameStore.open refuses an empty store
+    frames = torch.from_numpy(store.all_frames()).to(device)  # FrameStore.open refuses an empty store
+    if config.balance == "frames":
+        return frames, None
+    spans = [(shard.start, shard.frames) for shard in store.shards if shard.frames]
+    return frames, torch.tensor(spans, dtype=torch.int64, device=device)
 
 
 @torch.no_grad()
