@@ -411,7 +411,8 @@ def contact_row(paths: DemoPaths, profile: DemoProfile, render: RenderConfig, ge
     snapshots = SnapshotStore.open(run_dir)
     rows = [max(0, math.ceil(fraction * len(snapshots)) - 1) for fraction in SNAPSHOT_COLUMNS.values()]
     shots = np.stack([snapshots.frames(row, row + 1)[0, 0] for row in rows])  # (3, h, w, 3): sample 0 of each
-    return np.concatenate([real, shots, loop_frames(run_dir, profile, render)]), snapshots.images_seen[-1]
+    trained_images = ckpt.read_metadata(ckpt.latest_checkpoint(run_dir))["counters"]["images_seen"]  # the loop's weights
+    return np.concatenate([real, shots, loop_frames(run_dir, profile, render)]), trained_images
 
 
 def loop_frames(run_dir: Path, profile: DemoProfile, render: RenderConfig) -> np.ndarray:
