@@ -48,8 +48,9 @@ def main() -> None:
     lines = [
         f"`bench/synth.py`: {config.clips_per_genre} clips per genre of {config.seconds:g} s at {width}x{height}, "
         f"{config.fps} fps, rendered (numpy + Pillow) and encoded to H.264. Measured {time.strftime('%Y-%m-%d')} on "
-        f"{len(os.sched_getaffinity(0))} cores shared with other jobs (load average {load} at start), so wall "
-        "times are pessimistic; CPU per frame counts the encoder's threads too.",
+        f"{len(os.sched_getaffinity(0))} cores (load average {load} at start"
+        + ("; shared with other jobs, so wall times are pessimistic" if os.getloadavg()[0] > 1.5 else "; otherwise idle")
+        + "); CPU per frame counts the encoder's threads too.",
         "",
         *rows,
     ]
