@@ -49,7 +49,7 @@ def main() -> None:
         f"`bench/synth.py`: {config.clips_per_genre} clips per genre of {config.seconds:g} s at {width}x{height}, "
         f"{config.fps} fps, rendered (numpy + Pillow) and encoded to H.264. Measured {time.strftime('%Y-%m-%d')} on "
         f"{len(os.sched_getaffinity(0))} cores (load average {load} at start"
-        + ("; shared with other jobs, so wall times are pessimistic" if os.getloadavg()[0] > 1.5 else "; otherwise idle")
+        + ("; shared with other jobs, so wall times are pessimistic" if float(load.split(",")[0]) > 1.5 else "; otherwise idle")
         + "); CPU per frame counts the encoder's threads too.",
         "",
         *rows,
