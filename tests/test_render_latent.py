@@ -94,3 +94,16 @@ def test_long_1080p_render_streams_in_bounded_memory(tiny_run, tmp_path):
     assert peak_mib < 1150, f"peak memory {peak_mib:.0f} MiB"
     with av.open(str(tmp_path / "long.mp4")) as container:
         assert sum(1 for packet in container.demux(video=0) if packet.size) == 90
+
+
+def test_truncation_tames_the_motion_towards_one_still_picture(tiny_run, tmp_path, capsys):
+    """Latents scaled towards the centre move less; at 0 every frame is the centre's one picture."""
+    motion = {}
+    for psi in ("1", "0.4", "0"):
+        code, _ = vjgan(capsys, "render", "loop", tiny_run, "--size", "64x64", "--seconds", "1", "--truncation", psi,
+                        "--format", "png", "--out", tmp_path / psi)
+        assert code == 0
+        motion[psi] = np.median(frame_changes(read_png_frames(tmp_path / psi)))
+    assert motion["0"] == 0 and 0 < motion["0.4"] < motion["1"]
+    code, err = vjgan(capsys, "render", "loop", tiny_run, "--truncation", "3.5", "--out", tmp_path / "bad.mp4")
+    assert code == 1 and "truncation 3.5: must be between 0 and 3" in err and not (tmp_path / "bad.mp4").exists()

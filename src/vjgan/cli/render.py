@@ -9,7 +9,7 @@ from vjgan.render import clips
 from vjgan.render.effects import EFFECTS, MAX_INTENSITY, parse_effects
 from vjgan.render.latent import EASINGS
 from vjgan.render.layout import FILTERS, LAYOUTS
-from vjgan.render.pipeline import RenderConfig
+from vjgan.render.pipeline import MAX_TRUNCATION, RenderConfig
 from vjgan.render.video import CODECS, FORMATS, parse_frame_size
 from vjgan.train.config import DEVICES, PRECISIONS
 
@@ -80,6 +80,8 @@ def add_output_options(parser, latent: bool) -> None:
     look.add_argument("--filter", choices=FILTERS, help=f"upscaling filter; nearest = crisp pixels (default {DEFAULTS.filter})")
     if latent:
         look.add_argument("--seed", type=int, help=f"seed of the latent paths (default {DEFAULTS.seed})")
+        look.add_argument("--truncation", type=float, metavar="PSI", help="latent spread: below 1 tamer and cleaner, "
+                          f"above 1 wilder, 0 to {MAX_TRUNCATION:g} (default {DEFAULTS.truncation:g} = as trained)")
         look.add_argument("--checkpoint", type=Path, help="checkpoint file to render (default: the run's newest)")
     output = parser.add_argument_group("output")
     codecs = "; ".join(f"{name}: {spec.about}" for name, spec in CODECS.items())
@@ -137,6 +139,7 @@ def render_config(args) -> RenderConfig:
         "sample": getattr(args, "sample", None),
         "filter": args.filter,
         "seed": getattr(args, "seed", None),
+        "truncation": getattr(args, "truncation", None),
         "codec": args.codec,
         "fmt": args.fmt,
         "device": args.device,

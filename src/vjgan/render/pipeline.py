@@ -31,6 +31,9 @@ from vjgan.train.config import DEVICES, PRECISIONS
 from vjgan.train.hardware import autocast_dtype, pick_device
 
 
+MAX_TRUNCATION = 3.0  # beyond ~3 standard deviations the generator's output is noise whatever the run
+
+
 @dataclass(frozen=True)
 class RenderConfig:
     """How a clip looks and is written; shared by every render command and `generate`."""
@@ -45,6 +48,10 @@ class RenderConfig:
     codec: str | None = None  # a `video.CODECS` name (h264, prores, hap, ...); None = the format's own (h264 for mp4, prores for mov)
     fmt: str | None = None  # "mp4", "mov", "gif" or "png"; None = the output name's, else mov for prores, else mp4
     seed: int = 0  # seed of the latent paths; each tile of a grid or wall derives its own from it
+    # Latent spread (the truncation trick, as StyleGAN's psi, for latent clips): 1 = the training
+    # distribution; below 1 pulls every latent towards the centre, where the model is surest (cleaner,
+    # tamer, less varied pictures); above 1 pushes out into what the model rarely saw (wilder, glitchier).
+    truncation: float = 1.0
     chunk_frames: int = 8  # frames rendered at once (8 full-size 1080p canvases in float32 = 200 MB)
     generator_batch: int = 256  # latents per generator forward at most (bounds its activations)
     canvas_oversample: float = 4.0  # on the CPU: canvas pixels per sample pixel (see `plan_composition`); 0 = output size
@@ -70,6 +77,8 @@ class RenderConfig:
             raise RenderError(f"precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         if self.seed < 0:
             raise RenderError(f"seed {self.seed}: must be 0 or more")
+        if not 0 <= self.truncation <= MAX_TRUNCATION:
+            raise RenderError(f"truncation {self.truncation:g}: must be between 0 and {MAX_TRUNCATION:g} (1 = as trained)")
         if min(self.chunk_frames, self.generator_batch, self.cpu_threads or 1) < 1 or self.canvas_oversample < 0:
             raise RenderError("chunk_frames, generator_batch and cpu_threads must be at least 1, canvas_oversample at least 0")
 
@@ -138,13 +147,14 @@ class LatentRenderer:
         self.latent = generator.config.latent
         self.amp_dtype = autocast_dtype(config.precision, self.device)
         self.batch = config.generator_batch
+        self.truncation = config.truncation
 
     @torch.no_grad()
     def images(self, gaussian: torch.Tensor) -> torch.Tensor:
         """(B, z_dim) Gaussian-space latents -> (B, 3, h, w) float32 in [-1, 1] on the device."""
         outputs = []
         for part in gaussian.to(self.device).split(self.batch):
-            z = latent_from_gaussian(part, self.latent)  # (b, z_dim) in the model's own distribution
+            z = latent_from_gaussian(part * self.truncation, self.latent)  # (b, z_dim) in the model's own distribution
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
                 outputs.append(self.generator(z).float())  # (b, 3, h, w); seed96 is unbounded
         return torch.cat(outputs).clamp_(-1, 1)
