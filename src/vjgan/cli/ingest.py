@@ -128,16 +128,16 @@ class ProgressListener(IngestListener):
 
 
 def summary_table(report: IngestReport, dedup: bool = False) -> Table:
-    """One row per genre; with `dedup`, a "kept" column: frames added of frames decoded."""
-    table = Table(title="ingest summary (files: added / already stored / failed)")
+    """One row per genre; with `dedup`, "+frames" reads "kept of decoded" (fits 80 columns either way)."""
+    kept_note = "; +frames: kept of decoded" if dedup else ""
+    table = Table(title=f"ingest summary (files: added / already stored / failed{kept_note})")
     table.add_column("genre", no_wrap=True)
-    headings = ("added", "stored", "failed", "+frames", *(["kept"] if dedup else []), "frames", "s", "frames/s")
-    for heading in headings:
+    for heading in ("added", "stored", "failed", "+frames", "frames", "s", "frames/s"):
         table.add_column(heading, justify="right", no_wrap=True)
     for g in report.genres:
-        kept = [f"{g.frames_added:,} of {g.frames_decoded:,}"] if dedup else []
+        added = f"{g.frames_added:,} of {g.frames_decoded:,}" if dedup else f"{g.frames_added:,}"
         table.add_row(
-            g.genre, str(g.files_added), str(g.files_skipped), str(g.files_failed), f"{g.frames_added:,}", *kept,
+            g.genre, str(g.files_added), str(g.files_skipped), str(g.files_failed), added,
             f"{g.store_frames:,}", f"{g.seconds:.1f}", f"{g.frames_per_second:.0f}",
         )  # fmt: skip
     return table
