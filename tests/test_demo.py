@@ -49,9 +49,12 @@ def visible_files(root: Path) -> dict[str, int]:
 
 def test_demo_makes_every_promised_file_and_a_second_run_reuses_them(tmp_path, capsys):
     out = tmp_path / "demo"
-    code, printed = vjgan(capsys, "demo", "--out", out, "--minutes", "0.1", "--smoke", "--device", "cpu")
+    code, printed = vjgan(capsys, "demo", "--out", out, "--smoke", "--device", "cpu")  # the smoke profile's own budget
     assert code == 0, printed
     paths = DemoPaths(out)
+    for genre in GENRES:  # --smoke trains for seconds, not the CPU profile's 6 minutes
+        stamped = json.loads((paths.run(genre) / TRAINED_STAMP).read_text())["minutes"]
+        assert stamped == pytest.approx(SMOKE.minutes_total / len(GENRES)) and stamped < 0.1
     width, height = SMOKE.render.frame_size_wh
     fps = SMOKE.render.fps
 

@@ -79,6 +79,7 @@ class DemoProfile:
     # budget rather than the schedule ends training there and no minute of it is left unused.
     images_per_second: float = 600.0
     train_threads: int | None = 1  # torch's CPU threads while training; None = torch's default
+    minutes_total: float = 6.0  # training budget of all genres together when --minutes is not given
     render: RenderConfig = RenderConfig(frame_size_wh=(1280, 720))  # clip size, fps, codec
     progress_seconds: float = 10.0  # length the training-process video aims at, seconds (whole frames per snapshot)
     loop_seconds: float = 8.0  # length of each seamless loop, seconds
@@ -120,6 +121,7 @@ PROFILES = {
         size_px=32, model_width=8, batch_size=16, lr=1e-3, snapshot_every_images=64,
         log_every_steps=4, images_per_second=1000.0, render=RenderConfig(frame_size_wh=(192, 108)),
         progress_seconds=1.0, loop_seconds=1.0, music_seconds=2.0, eval_points=2, eval_store_frames=32,
+        minutes_total=0.15,
     ),  # fmt: skip
 }
 
@@ -129,13 +131,13 @@ class DemoConfig:
     """What a user chooses; everything else follows from the machine (the profile)."""
 
     out_dir: Path = Path("vjgan-demo")  # everything the demo makes goes here
-    minutes_total: float = 6.0  # training budget of all genres together, minutes
+    minutes_total: float | None = None  # training budget of all genres together, minutes; None = the profile's
     device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
     profile: str | None = None  # "cpu", "gpu" or "smoke" (tiny, to check an install); None = "gpu" on CUDA, else "cpu"
 
     def __post_init__(self):
         object.__setattr__(self, "out_dir", Path(self.out_dir))
-        if not (math.isfinite(self.minutes_total) and self.minutes_total > 0):
+        if self.minutes_total is not None and not (math.isfinite(self.minutes_total) and self.minutes_total > 0):
             raise VjganError(f"demo --minutes {self.minutes_total}: give a positive number of minutes")
         if self.device not in DEVICES:
             raise VjganError(f"demo --device {self.device!r}: choose one of {', '.join(DEVICES)}")
@@ -231,9 +233,10 @@ def run_demo(config: DemoConfig = DemoConfig()) -> DemoResult:
     make_footage(paths, profile, stages)
     stages.start("ingest", f"{profile.size_px}x{profile.size_px} frame stores -> {paths.data}")
     make_stores(paths, profile, stages)
-    minutes_per_genre = config.minutes_total / len(genres)
+    minutes_total = config.minutes_total if config.minutes_total is not None else profile.minutes_total
+    minutes_per_genre = minutes_total / len(genres)
     for genre in genres:
-        share = f"{minutes_per_genre:.3g} of {config.minutes_total:g} training minutes"
+        share = f"{minutes_per_genre:.3g} of {minutes_total:g} training minutes"
         stages.start(f"train {genre}", f"{share} -> {paths.run(genre)}")
         train_genre(paths, profile, genre, minutes_per_genre, config.device, stages)
     stages.start("music", f"a {profile.music_seconds:g} s track at {profile.music_bpm:g} bpm -> {paths.music}")

@@ -4,7 +4,7 @@ import dataclasses
 from pathlib import Path
 
 from vjgan.console import console
-from vjgan.demo import DemoConfig, DemoResult, next_commands, run_demo
+from vjgan.demo import PROFILES, DemoConfig, DemoResult, next_commands, run_demo
 from vjgan.train.config import DEVICES
 
 DEFAULTS = DemoConfig()
@@ -19,7 +19,8 @@ def register(subparsers) -> None:
         "(contact sheet, curves, README.txt). Re-running reuses what is done and resumes what is not.",
     )
     parser.add_argument("--out", type=Path, metavar="DIR", help=f"folder for everything the demo makes (default {DEFAULTS.out_dir})")
-    parser.add_argument("--minutes", type=float, metavar="M", help=f"training minutes, all genres together (default {DEFAULTS.minutes_total:g})")
+    parser.add_argument("--minutes", type=float, metavar="M", help=f"training minutes, all genres together (default {PROFILES['cpu'].minutes_total:g}; "
+                        f"--smoke {PROFILES['smoke'].minutes_total:g})")
     parser.add_argument("--device", choices=DEVICES, help=f"where to train and render; CUDA trains the full seed96 model (default {DEFAULTS.device})")
     parser.add_argument(
         "--smoke", action="store_const", const="smoke", dest="profile",
