@@ -102,7 +102,7 @@ def main() -> None:
         args.work_dir / f"quality-{args.genre}.png", curves, f"SWD of the fixed noise bank, {args.genre}",
         "images seen", "SWD x 1e3 (lower is better)", log_y=True,
     )
-    print(f"| preset | genre | size | width | images | SWD x1e3 | per level | diversity (store) |")
+    print("| preset | genre | size | width | images | SWD x1e3 | per level | diversity (store) |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
         levels = " / ".join(f"{v:g}" for v in r["swd_per_level_x1e3"])

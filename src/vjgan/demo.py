@@ -29,7 +29,7 @@ from vjgan.errors import VjganError
 from vjgan.evaluate import EvalConfig, evaluate_run
 from vjgan.footage.ingest import IngestConfig, ingest
 from vjgan.footage.store import MANIFEST, FrameStore
-from vjgan.footage.synth import GENRES, SynthConfig, write_synth_footage
+from vjgan.footage.synth import SynthConfig, write_synth_footage
 from vjgan.model.networks import to_uint8
 from vjgan.plot import line_chart_png
 from vjgan.render import clips
