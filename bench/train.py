@@ -21,7 +21,7 @@ from vjgan.train.loop import build_networks, make_streams, train_step
 
 
 def images_per_second(preset_name: str, batch_size: int | None, precision: str, device: str, compile: bool,
-                      steps: int, warmup_steps: int) -> tuple[float, float]:
+                      steps: int, warmup_steps: int, size_px: int | None = None, width: int | None = None) -> tuple[float, float]:
     """(images per wall-clock second, images per CPU-second of this process).
 
     On a shared machine the second figure is the steadier one: it counts only the cycles this process
@@ -30,6 +30,9 @@ def images_per_second(preset_name: str, batch_size: int | None, precision: str, 
     config = preset(preset_name)
     config = dataclasses.replace(config, batch_size=batch_size or config.batch_size, precision=precision,
                                  device=device, compile=compile)
+    model_changes = {"size_px": (size_px, size_px) if size_px else None, "width": width}
+    config = dataclasses.replace(config, model=dataclasses.replace(
+        config.model, **{name: value for name, value in model_changes.items() if value is not None}))
     world = World(rank=0, size=1, device=pick_device(config.device))
     frames = torch.randint(0, 256, (2000, *config.model.size_px, 3), dtype=torch.uint8).to(world.device)
     nets = build_networks(config, world)
@@ -59,6 +62,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup-steps", type=int, default=3)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--size", type=int, help="square model size in pixels (default: the preset's)")
+    parser.add_argument("--width", type=int, help="model width (default: the preset's)")
     parser.add_argument("--all", action="store_true", help="seed96 at batch 100 in fp32 and bf16, and modern")
     args = parser.parse_args()
     if args.threads:
@@ -68,7 +73,8 @@ def main() -> None:
         cases = [("seed96", 100, "fp32"), ("seed96", 100, "bf16"), ("modern", None, "fp32"), ("modern", None, "bf16")]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, capability {torch.backends.cpu.get_cpu_capability()}")
     for name, batch_size, precision in cases:
-        rate, cpu_rate = images_per_second(name, batch_size, precision, args.device, args.compile, args.steps, args.warmup_steps)
+        rate, cpu_rate = images_per_second(name, batch_size, precision, args.device, args.compile, args.steps, args.warmup_steps,
+                                           args.size, args.width)
         print(f"{name:8s} batch {batch_size or preset(name).batch_size:4d} {precision:5s} {rate:8.1f} images/s"
               f" {cpu_rate:8.1f} images/CPU-s")
 
