@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -34,7 +33,7 @@ from pathlib import Path
 import av
 from PIL import Image
 
-from results import write_section  # bench/results.py, next to this script
+from results import cpu_seconds, write_section  # bench/results.py, next to this script
 
 from vjgan.footage.ingest import IngestConfig, ingest
 from vjgan.footage.synth import SynthConfig, write_synth_footage
@@ -56,12 +55,6 @@ class Measured:
     @property
     def fps(self) -> float:
         return self.frames / self.wall_seconds
-
-
-def cpu_seconds() -> float:
-    """User + system CPU time of this process and its finished children."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def tree_size(folder: Path) -> tuple[int, int]:

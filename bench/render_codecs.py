@@ -9,37 +9,18 @@ CPU seconds include the FFmpeg child's, so they hold steadier than wall time on 
 """
 
 import argparse
-import resource
 import tempfile
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 
-from render_io import FPS, FRAME_SIZE_WH, gan_like_samples, ping_pong_order
+from render_io import FPS, FRAME_SIZE_WH, gan_like_samples, ping_pong_order, psnr_db
+from results import cpu_seconds
 from vjgan.render import video
 from vjgan.render.layout import Layout, compose_batch, to_uint8_hwc
 
 CODECS = ["h264", "prores", "hap", "hap_q", "hap_alpha", "dxv"]
-
-
-def cpu_seconds() -> float:
-    """User + system time of this process and its waited-for children (the FFmpeg encoders)."""
-    return sum(usage.ru_utime + usage.ru_stime for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
-
-
-def psnr_db(path: Path, frames: np.ndarray, order: np.ndarray) -> float:
-    """PSNR of every 10th decoded frame against what was written, in the clip's area (DXV pads 1080 to
-    1088 lines), with HAP Alpha shown over black as VJ software composites it."""
-    height, width = frames.shape[1:3]
-    errors = []
-    with av.open(str(path)) as container:
-        for index, frame in enumerate(container.decode(video=0)):
-            if index % 10 == 0:
-                rgba = frame.to_ndarray(format="rgba")[:height, :width].astype(np.float32)
-                errors.append(np.mean((rgba[..., :3] * rgba[..., 3:] / 255 - frames[order[index]]) ** 2))
-    return 10 * np.log10(255**2 / np.mean(errors))
 
 
 def bench_codec(codec: str, frames: np.ndarray, order: np.ndarray, folder: Path) -> str:

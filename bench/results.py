@@ -1,6 +1,7 @@
 """Writing a benchmark's own section of bench/RESULTS.md, leaving every other section as it is."""
 
 import re
+import resource
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -18,3 +19,9 @@ def write_section(title: str, lines: list[str]) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     RESULTS.write_text(text)
     print(f"\nwrote the {heading!r} section of {RESULTS}")
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children (ffmpeg, the piped encoders)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime

@@ -14,6 +14,7 @@ its samples.
 """
 
 import contextlib
+import fcntl
 import functools
 import os
 import tempfile
@@ -263,21 +264,13 @@ def _numba_cache_lock():
     leave a cache index that points at the wrong code, and every later call then segfaults.
     """
     try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks, no parallel-render protection
-        yield
-        return
-    try:
         lock_file = open(os.path.join(tempfile.gettempdir(), "vjgan-librosa-numba.lock"), "a")
     except OSError:  # another user's lock file: run unprotected rather than refuse to render
         yield
         return
-    with lock_file:
+    with lock_file:  # closing the file releases the lock
         fcntl.flock(lock_file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
+        yield
 
 
 def _beats(onset: np.ndarray, sample_rate_hz: int, hop: int) -> tuple[float | None, np.ndarray]:
@@ -286,9 +279,9 @@ def _beats(onset: np.ndarray, sample_rate_hz: int, hop: int) -> tuple[float | No
     librosa's tempo comes in steps of whole frames of lag (117.5 or 123 bpm, never 120, at 512-sample
     hops), so it is refined to the mean interval between tracked beats that agree with it.
     """
+    tempogram = _mean_tempogram(onset, sample_rate_hz, hop)
     with _numba_cache_lock():  # librosa.beat compiles (or loads cached) numba code on first use
-        coarse_bpm = float(librosa.feature.tempo(tg=_mean_tempogram(onset, sample_rate_hz, hop), sr=sample_rate_hz,
-                                                 hop_length=hop)[0])
+        coarse_bpm = float(librosa.feature.tempo(tg=tempogram, sr=sample_rate_hz, hop_length=hop)[0])
         _, beat_frames = librosa.beat.beat_track(onset_envelope=onset, sr=sample_rate_hz, hop_length=hop,
                                                  bpm=coarse_bpm)
     beat_times_seconds = np.asarray(beat_frames, np.float64) * hop / sample_rate_hz

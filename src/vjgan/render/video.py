@@ -314,11 +314,8 @@ class AvEncoder:
         self.path = path
         self.scaler = scaler
         frame_size_wh = scaler.frame_size_wh
-        self.partial_path = path.with_name(path.name + ".partial")
-        make_parent(path)
-        if path.is_dir():
-            raise RenderError(f"{path}: is a folder; give a file name for the clip")
-        track = TrackSamples(open_audio(Path(audio_path))) if audio_path is not None else None
+        self.partial_path = partial_path_for(path)
+        track = open_track(audio_path)
         container_options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
         try:
             self.container = av.open(str(self.partial_path), "w", format=fmt, options=container_options)
@@ -393,12 +390,9 @@ class PipeEncoder:
         self.scaler = scaler
         self.rate = rate
         self.spec = CODECS[codec]
-        self.partial_path = path.with_name(path.name + ".partial")
         exe = ffmpeg_exe(self.spec.encoder, codec)
-        make_parent(path)
-        if path.is_dir():
-            raise RenderError(f"{path}: is a folder; give a file name for the clip")
-        track = TrackSamples(open_audio(Path(audio_path))) if audio_path is not None else None
+        self.partial_path = partial_path_for(path)
+        track = open_track(audio_path)
         try:
             self.partial_path.touch()  # fail here, not after the first chunk, where FFmpeg would open it
         except OSError as error:
@@ -481,6 +475,19 @@ def texture_frames(rgb: np.ndarray, padded_size_wh: tuple[int, int], alpha: bool
     else:
         out[:, :height, :width] = rgb
     return out
+
+
+def partial_path_for(path: Path) -> Path:
+    """`<path>.partial`, where a clip file is written until it is whole, once `path` is known to be writable there."""
+    make_parent(path)
+    if path.is_dir():
+        raise RenderError(f"{path}: is a folder; give a file name for the clip")
+    return path.with_name(path.name + ".partial")
+
+
+def open_track(audio_path) -> "TrackSamples | None":
+    """The track to mux in, opened (a clear AudioError when it cannot be), or None for a silent clip."""
+    return TrackSamples(open_audio(Path(audio_path))) if audio_path is not None else None
 
 
 def make_parent(path: Path) -> None:
