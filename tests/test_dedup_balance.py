@@ -19,7 +19,8 @@ from vjgan.footage.store import FrameStore, ShardInfo, StoreSettings, StoreWrite
 from vjgan.model.networks import ModelConfig
 from vjgan.train import checkpoint as ckpt
 from vjgan.train.config import TrainConfig, read_config_toml
-from vjgan.train.loop import load_frames, sample_real, train
+from vjgan.train.loop import load_frames, train
+from vjgan.train.step import sample_real
 
 STILL_FRAMES = 20  # the held opening of `still_then_moving`
 MOVING_FRAMES = 20  # then every frame differs

@@ -58,6 +58,10 @@ def register(subparsers) -> None:
     hardware.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     hardware.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None)
     hardware.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile G and D")
+    hardware.add_argument(
+        "--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+        help="on CUDA, record the whole step once and replay it (much faster for small models; one process)",
+    )  # fmt: skip
 
     restart = parser.add_mutually_exclusive_group()
     restart.add_argument("--force", action="store_true", help="start an existing run over (e.g. with other settings)")
@@ -107,6 +111,7 @@ def resolve_config(args):
         device=args.device,
         precision=args.precision,
         compile=args.compile,
+        cuda_graph=args.cuda_graph,
         model_size_px=model_size_px(args),
         model_width=args.width,
         model_z_dim=args.z_dim,

@@ -25,7 +25,7 @@ DEVICES = ("auto", "cpu", "cuda")
 # Settings of one session rather than of the run: changing them on resume keeps the run's history.
 # (Training further with a larger `images_total` is the point of resuming; the rest only changes where
 # and how fast the same maths runs, or for how long this session may run.)
-SESSION_FIELDS = ("images_total", "minutes", "precision", "compile", "device")
+SESSION_FIELDS = ("images_total", "minutes", "precision", "compile", "cuda_graph", "device")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class TrainConfig:
     seed: int = 0  # the seed of every random choice in the run
     precision: str = "auto"  # "auto" (bf16 where the hardware runs it natively), "fp32" or "bf16"
     compile: bool = False  # torch.compile G and D (pays off on CUDA for long runs)
+    cuda_graph: bool = False  # on CUDA, replay the whole step as one CUDA graph (see `train.step`); one process only
     minutes: float | None = None  # wall-clock budget of this session in minutes; None = no limit
     device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
 

@@ -1,12 +1,13 @@
 """The training loop: a frame store in, a run directory of checkpoints, snapshots and logs out.
 
-`train` is one function in named phases (sample, D step, G step, EMA, log, snapshot, checkpoint,
-stop); the maths of one step lives in the small functions below it. Cadences are counted in images
+`train` is one function in named phases (step, log, snapshot, checkpoint, stop); the maths of one
+step (sample, D step, G step, EMA) lives in `train.step`. Cadences are counted in images
 seen, so runs at different batch sizes and on different numbers of ranks stay comparable.
 
 Speed: the whole uint8 store is on the device and every batch is indexed, normalised and flipped
 there; the host never waits for the device except at log, snapshot and checkpoint time; images are
-channels_last; bf16 autocast where the hardware has it; fused Adam on CUDA; optional torch.compile.
+channels_last; bf16 autocast where the hardware has it; fused Adam on CUDA; optional torch.compile
+and, on CUDA, the whole step replayed as one CUDA graph (`--cuda-graph`).
 
 Determinism: every random choice comes from a torch.Generator seeded from the run's seed (batch
 indices and flips, latents, augmentation: each rank its own), and every generator's state is in
@@ -24,12 +25,10 @@ import torch
 from vjgan.console import console
 from vjgan.errors import RunError, StoreError
 from vjgan.footage.store import FrameStore
-from vjgan.model.augment import diff_augment, random_flip
-from vjgan.model.losses import d_loss, g_loss
-from vjgan.model.networks import Generator, latent_from_gaussian, sample_latents, to_uint8
+from vjgan.model.networks import latent_from_gaussian, to_uint8
 from vjgan.train import checkpoint as ckpt
 from vjgan.train.config import TrainConfig
-from vjgan.train.distributed import World, average_gradients, mean_over_ranks, on_main_rank, start_world, stop_world
+from vjgan.train.distributed import World, mean_over_ranks, on_main_rank, start_world, stop_world
 from vjgan.train.hardware import autocast_dtype, pick_device
 from vjgan.train.rundir import RunDir
 from vjgan.train.session import StopRequest, TrainingProgress
@@ -45,6 +44,7 @@ from vjgan.train.state import (
     save_checkpoint,
     share_batchnorm_statistics,
 )
+from vjgan.train.step import TrainStep, train_step
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ def _train(config, run: RunDir, world: World, force, resume_from, session_start)
             console.print(f"{run.path}: already trained on {counters.images_seen:,} images; raise --images to train further")
         return TrainResult(run.path, counters.images_seen, counters.step, True, ckpt.latest_checkpoint(run.path))
 
+    step = TrainStep(nets, frames, rank_batch, config, streams, world, amp_dtype, source_spans)
     progress = TrainingProgress(run, config, counters.images_seen, enabled=world.is_main)
     stop = StopRequest(config.minutes, session_start)
     loop_start, seconds_before = time.monotonic(), counters.seconds
@@ -111,8 +112,8 @@ def _train(config, run: RunDir, world: World, force, resume_from, session_start)
     try:
         with progress, stop:
             while True:
-                # sample, D step, G step, EMA
-                losses = train_step(nets, frames, rank_batch, config, streams, world, amp_dtype, counters.images_seen, source_spans)
+                # step: sample, D step, G step, EMA
+                losses = step(counters.images_seen)
                 images_before = counters.images_seen
                 counters.images_seen += config.batch_size
                 counters.step += 1
@@ -164,88 +165,13 @@ def dry_run(config: TrainConfig) -> dict[str, float]:
     nets = build_networks(config, world)
     amp_dtype = autocast_dtype(config.precision, world.device)
     streams = make_streams(config.seed, world)
-    losses = train_step(nets, frames, config.batch_size, config, streams, world, amp_dtype, images_seen=0)
+    ema_decay = torch.tensor(config.ema_beta(0), device=world.device)
+    losses = train_step(nets, frames, config.batch_size, config, streams, world, amp_dtype, ema_decay)
     with torch.no_grad():
         bank_latents = latent_from_gaussian(draw_noise_bank(config), config.model.latent).to(world.device)
         snapshot = nets.G_ema(bank_latents)  # (bank, 3, H, W)
     d_value, g_value = losses.tolist()
     return {"d_loss": d_value, "g_loss": g_value, "snapshot_shape": tuple(snapshot.shape), "device": str(world.device)}
-
-
-def train_step(
-    nets: Networks, frames, rank_batch, config, streams, world, amp_dtype, images_seen: int, source_spans=None
-) -> torch.Tensor:
-    """One optimisation step; returns this rank's (D loss, G loss) as a (2,) tensor left on the device.
-
-    `source_spans` (from `load_frames`) balances the real frames over sources; None draws them uniformly.
-    """
-    # sample
-    real = sample_real(frames, rank_batch, config.flip, streams["batch"], source_spans)  # (b, 3, H, W) in [-1, 1]
-    z = sample_latents(rank_batch, config.model.z_dim, config.model.latent, streams["latent"])  # (b, z_dim)
-    autocast = torch.autocast(world.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None)
-
-    # D step: real frames should score high, G's frames (detached: D's step must not move G) low
-    with autocast:
-        fake = nets.G_forward(z)  # (b, 3, H, W)
-        real_scores = nets.D_forward(diff_augment(real, config.augment, streams["augment"]))  # (b,)
-        fake_scores = nets.D_forward(diff_augment(fake.detach(), config.augment, streams["augment"]))  # (b,)
-        loss_d = d_loss(config.loss, real_scores, fake_scores)
-    nets.opt_d.zero_grad(set_to_none=True)
-    loss_d.backward()
-    average_gradients(nets.D.parameters(), world)
-    nets.opt_d.step()
-
-    # G step: the same frames should now score high; D is frozen so its weight gradients are skipped
-    nets.D.requires_grad_(False)
-    with autocast:
-        loss_g = g_loss(config.loss, nets.D_forward(diff_augment(fake, config.augment, streams["augment"])))
-    nets.opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
-    nets.D.requires_grad_(True)
-    average_gradients(nets.G.parameters(), world)
-    nets.opt_g.step()
-
-    # EMA
-    update_ema(nets.G_ema, nets.G, config.ema_beta(images_seen))
-    return torch.stack([loss_d.detach().float(), loss_g.detach().float()])
-
-
-def sample_real(frames: torch.Tensor, count: int, flip: bool, generator: torch.Generator, source_spans=None) -> torch.Tensor:
-    """A random batch of the store's frames (N, H, W, 3) uint8 -> (count, 3, H, W) float in [-1, 1], channels_last.
-
-    Frames are drawn uniformly, or with `source_spans` uniformly over sources (see `draw_frame_indices`).
-    """
-    index = draw_frame_indices(len(frames), count, generator, source_spans).to(frames.device)
-    batch = frames[index].permute(0, 3, 1, 2)  # (count, 3, H, W) uint8; NHWC memory is channels_last already
-    images = batch.float() / 127.5 - 1  # (count, 3, H, W) float32 in [-1, 1]
-    if flip:
-        images = random_flip(images, generator)
-    return images.contiguous(memory_format=torch.channels_last)
-
-
-def draw_frame_indices(frame_count: int, count: int, generator: torch.Generator, source_spans=None) -> torch.Tensor:
-    """(count,) int64 store indices, with replacement, on the generator's device.
-
-    Without `source_spans`, uniform over the store's frames. With them ((S, 2) int64 [first frame,
-    frames] per source, on the generator's device), a source uniformly, then one of its frames
-    uniformly: a one-minute clip and a ten-second one each give half the batch. Two draws and a
-    gather on the device (no host sync, no per-frame weight table, no limit on the store's size).
-    """
-    device = generator.device
-    if source_spans is None:
-        return torch.randint(frame_count, (count,), generator=generator, device=device)
-    source = torch.randint(len(source_spans), (count,), generator=generator, device=device)  # (count,)
-    first, length = source_spans[source].unbind(1)  # (count,) each
-    offset = (torch.rand(count, generator=generator, device=device, dtype=torch.float64) * length).long()  # (count,)
-    return first + torch.minimum(offset, length - 1)  # the minimum guards u * length rounding up to length
-
-
-@torch.no_grad()
-def update_ema(G_ema: Generator, G: Generator, beta: float) -> None:
-    """G_ema <- beta * G_ema + (1 - beta) * G for weights; BatchNorm statistics are copied."""
-    torch._foreach_lerp_(list(G_ema.parameters()), list(G.parameters()), 1 - beta)
-    for ema_buffer, buffer in zip(G_ema.buffers(), G.buffers()):
-        ema_buffer.copy_(buffer)
 
 
 def crossed(before: int, after: int, every: int) -> bool:

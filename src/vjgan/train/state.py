@@ -53,7 +53,8 @@ def build_networks(config: TrainConfig, world: World) -> Networks:
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     for module in (G, D):
         broadcast_module(module, world)
-    adam = dict(lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, fused=world.device.type == "cuda")
+    on_cuda = world.device.type == "cuda"  # fused Adam; capturable: its step counts live on the GPU, as a CUDA graph needs
+    adam = dict(lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, fused=on_cuda, capturable=on_cuda)
     opt_g = torch.optim.Adam(G.parameters(), **adam)
     opt_d = torch.optim.Adam(D.parameters(), **adam)
     G_forward, D_forward = (torch.compile(G), torch.compile(D)) if config.compile else (G, D)

@@ -1,0 +1,28 @@
+#!/bin/bash
+# The GPU figures of issues 3 and 4 in one prepared run (~6 minutes on an H200), for a session lent a GPU.
+#
+#   here:  bench/device_wheels.sh            # once: PyAV, librosa and their needs as py3.12 wheels in .whl/
+#   there: bench/device_check.sh             # device run, carry [".whl"], timeout_s ~540
+#
+# The GPU machine's python3 has PyTorch (CUDA), numpy, scipy, numba, Pillow, rich and safetensors; the rest
+# comes from .whl, vjgan from src/ (nothing is installed from a registry there). Each stage has its own
+# timeout so one hang cannot eat the lease, and every log lands in $OUT for bench/RESULTS.md.
+set -o pipefail
+OUT=${OUT:-/tmp/vjgan-device-check}
+mkdir -p "$OUT"
+cd "$(dirname "$0")/.."
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH="$PWD/src:/tmp/site" PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$OUT/gpu.txt"
+python3 -c "import os, torch, av, librosa; print('torch', torch.__version__, torch.cuda.get_device_name(), 'cores', os.cpu_count(), 'av', av.__version__, 'librosa', librosa.__version__)" 2>&1 | tee -a "$OUT/gpu.txt"
+
+stage() {  # stage NAME SECONDS COMMAND...: run with a time limit, output to the screen and $OUT/NAME.txt
+    local name=$1 seconds=$2; shift 2
+    echo "== $name: $*"
+    local started=$SECONDS
+    timeout "$seconds" "$@" 2>&1 | tee "$OUT/$name.txt"
+    echo "== $name: exit ${PIPESTATUS[0]} after $((SECONDS - started)) s"
+}
+stage verify_graph 120 python3 bench/train.py --verify-graph --device cuda --steps 100
+stage train 300 python3 bench/train.py --all --device cuda --steps 300 --warmup-steps 30
+stage render 240 python3 bench/render.py --seconds 10 --no-write

@@ -1,0 +1,169 @@
+"""One optimisation step (sample, D step, G step, EMA), run eagerly or replayed as one CUDA graph.
+
+A `seed96` step at batch 100 is ~250 small kernels. On a fast GPU, launching them one by one from
+Python costs more time than running them (the GPU waits on the host), so `--cuda-graph` records the
+whole step once, with both backward passes and both fused Adam updates, and replays it with a single
+launch per step. Everything a step reads or writes stays at the same addresses from step to step (the
+store, the weights, the optimizer state, the random streams' philox states, the EMA decay as a device
+scalar), which is what lets the recorded graph stand for every later step.
+"""
+
+import torch
+
+from vjgan.console import console
+from vjgan.errors import RunError
+from vjgan.model.augment import diff_augment, random_flip
+from vjgan.model.losses import d_loss, g_loss
+from vjgan.model.networks import Generator, sample_latents
+from vjgan.train.config import TrainConfig
+from vjgan.train.distributed import World, average_gradients
+from vjgan.train.state import Networks
+
+GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuDNN autotuning, Adam's lazy state)
+
+
+class TrainStep:
+    """`step(images_seen)` runs one step and returns this rank's (D loss, G loss) as a (2,) device tensor.
+
+    With `config.cuda_graph` on CUDA, the first `GRAPH_WARMUP_STEPS` calls run eagerly on a side stream,
+    the next one records the step into a CUDA graph, and every call from then on replays it. The
+    returned tensor is then the graph's own output, overwritten by the next call: add it up before.
+    """
+
+    def __init__(self, nets: Networks, frames: torch.Tensor, rank_batch: int, config: TrainConfig,
+                 streams: dict[str, torch.Generator], world: World, amp_dtype, source_spans=None):
+        self.nets, self.frames, self.rank_batch, self.config = nets, frames, rank_batch, config
+        self.streams, self.world, self.amp_dtype, self.source_spans = streams, world, amp_dtype, source_spans
+        self.ema_decay = torch.zeros((), device=world.device)  # EMA-G's decay of the coming step
+        self.graphed = config.cuda_graph and world.device.type == "cuda"
+        if config.cuda_graph and world.size > 1:
+            raise RunError("--cuda-graph records one process's step; under torchrun leave it off")
+        if config.cuda_graph and not self.graphed and world.is_main:
+            console.print(f"--cuda-graph: training on {world.device.type}, not CUDA; steps run one by one")
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.graph_losses: torch.Tensor | None = None
+        self.eager_steps = 0
+
+    def __call__(self, images_seen: int) -> torch.Tensor:
+        self.ema_decay.fill_(self.config.ema_beta(images_seen))  # no host sync: a fill kernel, or a CPU scalar
+        if not self.graphed:
+            return self._eager_step()
+        if self.graph is None and self.eager_steps < GRAPH_WARMUP_STEPS:
+            return self._warmup_step()
+        if self.graph is None:
+            self._capture()
+        self.graph.replay()
+        return self.graph_losses
+
+    def _eager_step(self) -> torch.Tensor:
+        return train_step(self.nets, self.frames, self.rank_batch, self.config, self.streams, self.world,
+                          self.amp_dtype, self.ema_decay, self.source_spans)
+
+    def _warmup_step(self) -> torch.Tensor:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            losses = self._eager_step()
+        torch.cuda.current_stream().wait_stream(side)
+        losses.record_stream(torch.cuda.current_stream())  # read there next; its memory must not be reused first
+        self.eager_steps += 1
+        return losses
+
+    def _capture(self) -> None:
+        graph = torch.cuda.CUDAGraph()
+        for generator in self.streams.values():
+            graph.register_generator_state(generator)  # replays advance each stream, as eager steps would
+        self.nets.opt_d.zero_grad(set_to_none=True)  # the graph's backward passes allocate the gradients
+        self.nets.opt_g.zero_grad(set_to_none=True)
+        try:
+            with torch.cuda.graph(graph):
+                self.graph_losses = self._eager_step()
+        except RuntimeError as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise RunError(f"CUDA graph capture of the training step failed ({first_line}); "
+                           "train without --cuda-graph (the last checkpoint is intact)") from None
+        self.graph = graph
+
+
+def train_step(nets: Networks, frames, rank_batch, config, streams, world, amp_dtype, ema_decay: torch.Tensor,
+               source_spans=None) -> torch.Tensor:
+    """One optimisation step; returns this rank's (D loss, G loss) as a (2,) tensor left on the device.
+
+    `ema_decay` is EMA-G's decay for this step as a 0-dim tensor on the device (see `update_ema`).
+    `source_spans` (from `load_frames`) balances the real frames over sources; None draws them uniformly.
+    """
+    # sample
+    real = sample_real(frames, rank_batch, config.flip, streams["batch"], source_spans)  # (b, 3, H, W) in [-1, 1]
+    z = sample_latents(rank_batch, config.model.z_dim, config.model.latent, streams["latent"])  # (b, z_dim)
+    # no autocast weight cache: a CUDA graph must not record casts of a cache it does not own
+    autocast = torch.autocast(world.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None,
+                              cache_enabled=False)
+
+    # D step: real frames should score high, G's frames (detached: D's step must not move G) low
+    with autocast:
+        fake = nets.G_forward(z)  # (b, 3, H, W)
+        real_scores = nets.D_forward(diff_augment(real, config.augment, streams["augment"]))  # (b,)
+        fake_scores = nets.D_forward(diff_augment(fake.detach(), config.augment, streams["augment"]))  # (b,)
+        loss_d = d_loss(config.loss, real_scores, fake_scores)
+    nets.opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    average_gradients(nets.D.parameters(), world)
+    nets.opt_d.step()
+
+    # G step: the same frames should now score high; D is frozen so its weight gradients are skipped
+    nets.D.requires_grad_(False)
+    with autocast:
+        loss_g = g_loss(config.loss, nets.D_forward(diff_augment(fake, config.augment, streams["augment"])))
+    nets.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    nets.D.requires_grad_(True)
+    average_gradients(nets.G.parameters(), world)
+    nets.opt_g.step()
+
+    # EMA
+    update_ema(nets.G_ema, nets.G, ema_decay)
+    return torch.stack([loss_d.detach().float(), loss_g.detach().float()])
+
+
+def sample_real(frames: torch.Tensor, count: int, flip: bool, generator: torch.Generator, source_spans=None) -> torch.Tensor:
+    """A random batch of the store's frames (N, H, W, 3) uint8 -> (count, 3, H, W) float in [-1, 1], channels_last.
+
+    Frames are drawn uniformly, or with `source_spans` uniformly over sources (see `draw_frame_indices`).
+    """
+    index = draw_frame_indices(len(frames), count, generator, source_spans).to(frames.device)
+    batch = frames[index].permute(0, 3, 1, 2)  # (count, 3, H, W) uint8; NHWC memory is channels_last already
+    images = batch.float() / 127.5 - 1  # (count, 3, H, W) float32 in [-1, 1]
+    if flip:
+        images = random_flip(images, generator)
+    return images.contiguous(memory_format=torch.channels_last)
+
+
+def draw_frame_indices(frame_count: int, count: int, generator: torch.Generator, source_spans=None) -> torch.Tensor:
+    """(count,) int64 store indices, with replacement, on the generator's device.
+
+    Without `source_spans`, uniform over the store's frames. With them ((S, 2) int64 [first frame,
+    frames] per source, on the generator's device), a source uniformly, then one of its frames
+    uniformly: a one-minute clip and a ten-second one each give half the batch. Two draws and a
+    gather on the device (no host sync, no per-frame weight table, no limit on the store's size).
+    """
+    device = generator.device
+    if source_spans is None:
+        return torch.randint(frame_count, (count,), generator=generator, device=device)
+    source = torch.randint(len(source_spans), (count,), generator=generator, device=device)  # (count,)
+    first, length = source_spans[source].unbind(1)  # (count,) each
+    offset = (torch.rand(count, generator=generator, device=device, dtype=torch.float64) * length).long()  # (count,)
+    return first + torch.minimum(offset, length - 1)  # the minimum guards u * length rounding up to length
+
+
+@torch.no_grad()
+def update_ema(G_ema: Generator, G: Generator, decay: torch.Tensor) -> None:
+    """G_ema <- decay * G_ema + (1 - decay) * G for weights; BatchNorm statistics are copied.
+
+    `decay` is a 0-dim tensor on the weights' device, not a Python number, so that a recorded CUDA graph
+    reads each step's value instead of baking in the first one.
+    """
+    weight = 1 - decay
+    for ema_param, param in zip(G_ema.parameters(), G.parameters()):
+        ema_param.lerp_(param, weight)
+    for ema_buffer, buffer in zip(G_ema.buffers(), G.buffers()):
+        ema_buffer.copy_(buffer)
