@@ -5,7 +5,8 @@
       -> effects -> uint8                        (on the canvas)
       -> writer thread: swscale to the output size and pixel format, encoder
 
-The canvas is the output size on CUDA and a smaller image on the CPU (see `plan_composition`).
+The canvas is the output size on CUDA and a smaller image on the CPU (see `plan_composition`). On CUDA,
+H.264 clips skip the writer's swscale: the frames leave the device as yuv420p (see `write_clips`).
 Nothing holds a whole clip: the latent paths are (T, z_dim) numbers (7 MB for 10 minutes), frames
 exist only `chunk_frames` at a time and the writers queue a couple of chunks, so a 10-minute 1080p
 render needs the memory of a few chunks. Several clips can share one pass (`generate`, the tiles of
@@ -26,7 +27,7 @@ from vjgan.console import make_progress
 from vjgan.errors import RenderError
 from vjgan.model.networks import Generator, latent_from_gaussian
 from vjgan.render import video
-from vjgan.render.layout import FILTERS, LAYOUTS, Layout, compose_batch, plan_tiling, to_uint8_hwc
+from vjgan.render.layout import FILTERS, LAYOUTS, Layout, compose_batch, plan_tiling, to_uint8_hwc, to_yuv420p
 from vjgan.train.config import DEVICES, PRECISIONS
 from vjgan.train.hardware import autocast_dtype, pick_device
 
@@ -202,9 +203,22 @@ class ClipJob:
 
 
 def write_clips(
-    chunks: Iterable[list[torch.Tensor]], jobs: Sequence[ClipJob], n_frames: int, composition: Composition, config: RenderConfig
+    chunks: Iterable[list[torch.Tensor]],
+    jobs: Sequence[ClipJob],
+    n_frames: int,
+    composition: Composition,
+    config: RenderConfig,
+    yuv_on_device: bool | None = None,
 ) -> list[np.ndarray]:
     """Stream per-clip sample chunks (t, n, 3, h, w) through layout, effects and the writers.
+
+    A writer that takes yuv420p (H.264, the canvas at the output size) is handed frames converted where
+    they were composed (`to_yuv420p`) when `yuv_on_device`, by default when that is CUDA: the writer
+    thread's RGB frame and swscale cost ~7.5 ms a 1080p frame, a ceiling of ~4.5x real time per clip,
+    where the GPU converts in a few memory-bound kernels and the thread only wraps the planes (~0.5 ms;
+    bench/render.py). On the CPU the canvas is small and swscale
+    scaling it is cheaper than converting 1080p in torch, so RGB stays the default there (True forces
+    the conversion on any device, for tests).
 
     All clips are written concurrently (each writer encodes on its own thread), so one generator pass
     feeds them all. Returns each clip's first canvas (h, w, 3) uint8, for contact sheets. A failure
@@ -235,9 +249,12 @@ def write_clips(
                 frames = compose_batch(samples, composition.layout, composition.canvas_size_wh, config.filter)  # (t, 3, h, w)
                 if job.effects is not None:
                     frames = job.effects(frames, start)
-                pixels = to_uint8_hwc(frames)  # (t, h, w, 3) uint8 on the host; the writer scales it to the output
                 if first_frames[index] is None:
-                    first_frames[index] = pixels[0].copy()
+                    first_frames[index] = to_uint8_hwc(frames[:1])[0]  # (h, w, 3)
+                if writer.takes_yuv420p and (frames.device.type == "cuda" if yuv_on_device is None else yuv_on_device):
+                    pixels = to_yuv420p(frames)  # (t, H * 3 // 2, W) uint8 on the host, ready for the encoder
+                else:
+                    pixels = to_uint8_hwc(frames)  # (t, h, w, 3) uint8 on the host; the writer scales it to the output
                 writer.write(pixels)
                 progress.advance(task, len(pixels))
             start += len(samples_per_clip[0])
