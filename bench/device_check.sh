@@ -1,8 +1,8 @@
 #!/bin/bash
-# The GPU figures of issues 3 and 4 in one prepared run (~6 minutes on an H200), for a session lent a GPU.
+# The GPU figures of issues 3 and 4 in one prepared run (~5 minutes on an H200, 9 at most), for a session lent a GPU.
 #
 #   here:  bench/device_wheels.sh            # once: PyAV, librosa and their needs as py3.12 wheels in .whl/
-#   there: bench/device_check.sh             # device run, carry [".whl"], timeout_s ~540
+#   there: bench/device_check.sh             # device run, carry [".whl"], timeout_s 600
 #
 # The GPU machine's python3 has PyTorch (CUDA), numpy, scipy, numba, Pillow, rich and safetensors; the rest
 # comes from .whl, vjgan from src/ (nothing is installed from a registry there). Each stage has its own
@@ -23,6 +23,6 @@ stage() {  # stage NAME SECONDS COMMAND...: run with a time limit, output to the
     timeout "$seconds" "$@" 2>&1 | tee "$OUT/$name.txt"
     echo "== $name: exit ${PIPESTATUS[0]} after $((SECONDS - started)) s"
 }
-stage verify_graph 120 python3 bench/train.py --verify-graph --device cuda --steps 100
-stage train 300 python3 bench/train.py --all --device cuda --steps 300 --warmup-steps 30
-stage render 240 python3 bench/render.py --seconds 10 --no-write
+stage verify_graph 90 python3 bench/train.py --verify-graph --device cuda --steps 100
+stage train 270 python3 bench/train.py --all --device cuda --steps 300 --warmup-steps 30
+stage render 200 python3 bench/render.py --seconds 10 --no-write

@@ -14,6 +14,7 @@ are not timed. A log-time host sync ends the timed span, as in training.
 import argparse
 import dataclasses
 import time
+import traceback
 
 import torch
 
@@ -21,7 +22,7 @@ from vjgan.train.config import preset
 from vjgan.train.distributed import World
 from vjgan.train.hardware import autocast_dtype, pick_device
 from vjgan.train.state import build_networks, make_streams
-from vjgan.train.step import TrainStep
+from vjgan.train.step import GRAPH_WARMUP_STEPS, TrainStep
 
 
 def bench_config(preset_name: str, batch_size: int | None, precision: str, device: str, compile: bool,
@@ -59,7 +60,7 @@ def images_per_second(config, steps: int, warmup_steps: int) -> tuple[float, flo
             loss_sums.add_(step(images_seen=10**6))
         loss_sums.tolist()  # the host waits for the device once, as at a log step
 
-    run(warmup_steps)
+    run(max(warmup_steps, GRAPH_WARMUP_STEPS + 2) if step.graphed else warmup_steps)  # capture is never timed
     start, start_cpu = time.perf_counter(), time.process_time()
     run(steps)
     images = steps * config.batch_size
@@ -124,8 +125,8 @@ def main() -> None:
         label = f"{name:8s} batch {config.batch_size:4d} {precision:5s}" + " compile" * compile + " cuda-graph" * cuda_graph
         try:
             rate, cpu_rate = images_per_second(config, args.steps, args.warmup_steps)
-        except Exception as error:  # one failing variant (a compiler missing, a capture refused) must not end the bench
-            print(f"{label}: failed ({type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''})")
+        except Exception:  # one failing variant (a compiler missing, a capture refused) must not end the bench
+            print(f"{label}: failed\n{traceback.format_exc()}")
             continue
         print(f"{label} {rate:9.1f} images/s {cpu_rate:9.1f} images/CPU-s")
 

@@ -1,4 +1,5 @@
-"""The training step's own parts: EMA with a device-scalar decay, and `--cuda-graph` as a session setting.
+"""The training step's own parts: EMA with a device-scalar decay, `--cuda-graph` as a session setting, and
+resuming where the random streams were saved on another kind of device.
 
 The graph itself needs a GPU: `bench/train.py --verify-graph` checks it there (bench/RESULTS.md).
 """
@@ -7,10 +8,12 @@ import dataclasses
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from test_train import TOTAL_IMAGES, assert_same_run, cli_args, reference, store, tiny_config  # noqa: F401 (fixtures)
 from vjgan.cli import main
 from vjgan.errors import RunError
+from vjgan.train import checkpoint as ckpt
 from vjgan.model.networks import Generator, ModelConfig
 from vjgan.train.distributed import World
 from vjgan.train.loop import train
@@ -63,3 +66,21 @@ def test_cuda_graph_is_a_session_setting_a_run_resumes_with(store, reference, tm
     train(tiny_config(store, images_total=TOTAL_IMAGES // 2), run_dir)
     assert main([*cli_args(tiny_config(store), run_dir), "--cuda-graph"]) == 0
     assert_same_run(run_dir, reference)
+
+
+def test_a_checkpoint_whose_random_streams_are_of_another_device_resumes_with_fresh_streams(store, tmp_path, capsys):
+    """CUDA saves 16-byte philox states, the CPU 5056-byte Mersenne states; `device` may change on resume."""
+    run_dir = tmp_path / "moved"
+    half = train(tiny_config(store, images_total=TOTAL_IMAGES // 2), run_dir)
+    tensors, metadata = ckpt.read_checkpoint(half.checkpoint)
+    cuda_like = {name: torch.arange(16, dtype=torch.uint8) if name.startswith("rng.") else tensor
+                 for name, tensor in tensors.items()}
+    half.checkpoint.unlink()
+    moved = ckpt.write_checkpoint(run_dir, cuda_like, metadata)
+    assert moved.name == half.checkpoint.name
+
+    finished = train(tiny_config(store), run_dir)
+    assert finished.finished and finished.images_seen == TOTAL_IMAGES
+    assert "random streams saved on another kind of device" in capsys.readouterr().err
+    weights = load_file(finished.checkpoint)
+    assert all(torch.isfinite(weights[name]).all() for name in weights if name.startswith("G."))

@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as apply_spectral_norm
 
@@ -218,9 +219,22 @@ class MinibatchStddev(nn.Module):
         return torch.cat([x, extra], dim=1)  # (N, C + 1, h, w)
 
 
+class NearestUpsample2x(nn.Module):
+    """2x nearest-neighbour upsampling in the input's own dtype.
+
+    Copying pixels is exact in any dtype, but CUDA's autocast lists upsample_nearest2d as float32-only:
+    under bf16 it would cast up, copy at 4x the pixels and cast back, twice the memory traffic of the
+    layer. (The CPU's autocast leaves it in bf16 already: same numbers there.)
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
 def _upsample(arch: str, c_in: int, c_out: int, bias: bool) -> nn.Module:
     """One 2x upsampling layer: the original's 4x4 stride-2 transposed conv, or upsample + 3x3 conv."""
     if arch == "seed96":
         return nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias))
+    return nn.Sequential(NearestUpsample2x(), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias))
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vjgan.console import console
 from vjgan.errors import RunError
 from vjgan.model.networks import Discriminator, Generator
 from vjgan.train import checkpoint as ckpt
@@ -53,8 +54,9 @@ def build_networks(config: TrainConfig, world: World) -> Networks:
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     for module in (G, D):
         broadcast_module(module, world)
-    on_cuda = world.device.type == "cuda"  # fused Adam; capturable: its step counts live on the GPU, as a CUDA graph needs
-    adam = dict(lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, fused=on_cuda, capturable=on_cuda)
+    on_cuda = world.device.type == "cuda"  # fused Adam; capturable where a CUDA graph records its step
+    adam = dict(lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, fused=on_cuda,
+                capturable=on_cuda and config.cuda_graph)
     opt_g = torch.optim.Adam(G.parameters(), **adam)
     opt_d = torch.optim.Adam(D.parameters(), **adam)
     G_forward, D_forward = (torch.compile(G), torch.compile(D)) if config.compile else (G, D)
@@ -142,8 +144,9 @@ def save_checkpoint(run, config, nets: Networks, streams, noise_bank, counters: 
 def restore_checkpoint(path: Path, config: TrainConfig, nets: Networks, streams, world: World):
     """Load a checkpoint into the networks and streams; returns (counters, loss_sums, noise_bank).
 
-    Resuming on another number of ranks is allowed: ranks the checkpoint has no state for are
-    seeded afresh from the run's seed, their rank and the images seen.
+    Resuming on another number of ranks, or on another kind of device (CPU and CUDA random states differ
+    in kind and size), is allowed: streams the checkpoint has no usable state for are seeded afresh from
+    the run's seed, their rank and the images seen.
     """
     tensors, metadata = ckpt.read_checkpoint(path, world.device)
     for prefix in ("G", "G_ema", "D"):
@@ -153,9 +156,11 @@ def restore_checkpoint(path: Path, config: TrainConfig, nets: Networks, streams,
     counters = Counters(**metadata["counters"])
     for index, (name, generator) in enumerate(streams.items()):
         state = tensors.get(f"rng.{name}.rank{world.rank}")
-        if state is not None:
+        if state is not None and state.numel() == generator.get_state().numel():
             generator.set_state(state.cpu())
         else:
+            if state is not None and index == 0 and world.is_main:
+                console.print(f"{path.name}: random streams saved on another kind of device; they restart from the seed")
             generator.manual_seed(stream_seed(config.seed, index, world.rank) ^ counters.images_seen)
     loss_sums = tensors.get(f"loss_sums.rank{world.rank}", torch.zeros(2, device=world.device))
     return counters, loss_sums, tensors["noise_bank"]

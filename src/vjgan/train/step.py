@@ -81,7 +81,7 @@ class TrainStep:
         except RuntimeError as error:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise RunError(f"CUDA graph capture of the training step failed ({first_line}); "
-                           "train without --cuda-graph (the last checkpoint is intact)") from None
+                           "train without --cuda-graph (the last checkpoint is intact)") from error
         self.graph = graph
 
 
