@@ -204,7 +204,7 @@ def main() -> None:
             + "the CPU-bound column (video seconds per the process's CPU seconds, all threads, shared out over the cores) is the steadier figure. "
             "Targets: >= 1.0x real time at 1080p30 on 2 CPU cores, >= 10x on one GPU (not measured: no GPU was lent to "
             "this task; on CUDA the canvas is the output size and H.264 frames leave the device as yuv420p planes, so a "
-            "clip's writer thread only wraps them before x264, not ~7 ms of RGB frame + swscale a 1080p frame: see the "
+            "clip's writer thread only wraps them before x264, not 4-7.5 ms of RGB frame + swscale a 1080p frame: see the "
             "ceilings under the stage table; `generate` encodes several clips side by side).",
             "",
             *header,

@@ -279,7 +279,7 @@ def to_yuv420p(frames: torch.Tensor) -> np.ndarray:
 
     What `video.ClipWriter.write` hands straight to the H.264 encoder: on CUDA the 1080p canvas is at the
     output size already, and converting it here, where it is a few kernels, spares the writer thread
-    making an RGB frame and swscaling it (~7 ms a 1080p frame on one core, a ceiling of ~4.5x real time).
+    making an RGB frame and swscaling it (4-7.5 ms a 1080p frame on one core, a ceiling of 4.5-8.5x real time).
     Each frame is laid out as PyAV's `VideoFrame.to_ndarray()` gives yuv420p and `from_ndarray` takes it:
     the Y plane (H x W), then U and V (H/2 x W/2 each), flat and one after the other, in rows of W.
     BT.709, limited range, as `video.Scaler` asks of swscale. Chroma is the mean of each 2x2 block: the

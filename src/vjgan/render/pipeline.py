@@ -214,7 +214,7 @@ def write_clips(
 
     A writer that takes yuv420p (H.264, the canvas at the output size) is handed frames converted where
     they were composed (`to_yuv420p`) when `yuv_on_device`, by default when that is CUDA: the writer
-    thread's RGB frame and swscale cost ~7.5 ms a 1080p frame, a ceiling of ~4.5x real time per clip,
+    thread's RGB frame and swscale cost 4-7.5 ms a 1080p frame, a ceiling of 4.5-8.5x real time per clip,
     where the GPU converts in a few memory-bound kernels and the thread only wraps the planes (~0.5 ms;
     bench/render.py). On the CPU the canvas is small and swscale
     scaling it is cheaper than converting 1080p in torch, so RGB stays the default there (True forces
@@ -226,7 +226,9 @@ def write_clips(
 
     torch gets half the CPU cores by default and the encoders the rest: on 2 cores, one torch thread
     renders 1080p audio clips ~10% faster than two, on 20% less CPU time, because two torch threads
-    spin-wait for each other while x264 holds a core (bench/render.py).
+    spin-wait for each other while x264 holds a core (bench/render.py). Clips encoded side by side
+    share the cores: 4 H.264 encoders of one thread each on 2 cores give ~8% more frames/s than 4
+    that each start threads for all cores.
     """
     first_frames: list[np.ndarray | None] = [None] * len(jobs)
     with ExitStack() as stack:
@@ -236,6 +238,7 @@ def write_clips(
                 video.open_writer(
                     job.path, config.fps, config.frame_size_wh, config.codec, config.fmt, job.audio_path,
                     source_size_wh=composition.canvas_size_wh, scale_filter=config.filter,
+                    encoder_threads=0 if len(jobs) == 1 else max(1, available_cores() // len(jobs)),
                 )
             )
             for job in jobs

@@ -157,6 +157,7 @@ def open_writer(
     total_frames: int | None = None,
     source_size_wh: tuple[int, int] | None = None,
     scale_filter: str = "bicubic",
+    encoder_threads: int = 0,
 ) -> "ClipWriter":
     """A `ClipWriter` for a clip at `path`, after every check that can fail before rendering starts.
 
@@ -165,7 +166,8 @@ def open_writer(
     .mov, padded to their block size (`PipeEncoder`). `audio_path` is muxed in as AAC,
     trimmed or padded to the video's duration. `progress` shows a bar of `total_frames` with frames/s.
     `source_size_wh` is the size of the frames given to `write` when it is not the clip's: they are scaled
-    to `frame_size_wh` with `scale_filter` (see `Scaler`).
+    to `frame_size_wh` with `scale_filter` (see `Scaler`). `encoder_threads` caps the PyAV encoder's threads
+    (0: FFmpeg's choice, from all cores), for clips encoded side by side.
     """
     path = Path(path)
     fmt, codec = resolve_output(path, codec, fmt)
@@ -183,7 +185,7 @@ def open_writer(
     elif codec is not None and CODECS[codec].piped:
         encoder = PipeEncoder(path, codec, rate, scaler, audio_path)
     else:
-        encoder = AvEncoder(path, fmt, codec, rate, scaler, audio_path)
+        encoder = AvEncoder(path, fmt, codec, rate, scaler, audio_path, encoder_threads)
     return ClipWriter(encoder, path, tuple(source_size_wh or frame_size_wh), progress, total_frames)
 
 
@@ -328,7 +330,7 @@ class AvEncoder:
     chunks at the clip's size (`ClipWriter.takes_yuv420p`), which go to the encoder as they are.
     """
 
-    def __init__(self, path: Path, fmt: str, codec: str | None, rate: Fraction, scaler: Scaler, audio_path):
+    def __init__(self, path: Path, fmt: str, codec: str | None, rate: Fraction, scaler: Scaler, audio_path, threads: int = 0):
         self.path = path
         self.scaler = scaler
         frame_size_wh = scaler.frame_size_wh
@@ -343,11 +345,11 @@ class AvEncoder:
             raise RenderError(f"{path}: cannot write here ({error})") from None
         self.rate = rate
         if codec is None:  # GIF
-            self.stream = add_video_stream(self.container, "gif", "pal8", rate, frame_size_wh, {})
+            self.stream = add_video_stream(self.container, "gif", "pal8", rate, frame_size_wh, {}, threads)
             self.gif = GifQuantizer(rate, frame_size_wh)
         else:
             spec = CODECS[codec]
-            self.stream = add_video_stream(self.container, spec.encoder, spec.pix_fmt, rate, frame_size_wh, spec.options)
+            self.stream = add_video_stream(self.container, spec.encoder, spec.pix_fmt, rate, frame_size_wh, spec.options, threads)
             self.gif = None
         self.takes_yuv420p = self.gif is None and self.stream.pix_fmt == "yuv420p"
         self.audio = AacFeed(track, self.container) if track is not None else None
@@ -528,8 +530,9 @@ def make_parent(path: Path) -> None:
         raise RenderError(f"{path}: cannot create its folder ({error.strerror or error})") from None
 
 
-def add_video_stream(container, encoder: str, pix_fmt: str, rate: Fraction, frame_size_wh, options: dict):
-    """A stream whose time base is 1/fps, so that frame i is at pts i; tagged BT.709 like HD video."""
+def add_video_stream(container, encoder: str, pix_fmt: str, rate: Fraction, frame_size_wh, options: dict, threads: int = 0):
+    """A stream whose time base is 1/fps, so that frame i is at pts i; tagged BT.709 like HD video.
+    `threads`: the encoder's threads, 0 for FFmpeg's choice."""
     stream = container.add_stream(encoder, rate=rate)
     stream.width, stream.height = frame_size_wh
     stream.pix_fmt = pix_fmt
@@ -538,6 +541,7 @@ def add_video_stream(container, encoder: str, pix_fmt: str, rate: Fraction, fram
     # FFmpeg's own default (frame and slice threads; x264 then runs frame threads), where PyAV sets slice
     # threads alone: x264's frame threads encode 1080p ~20% faster on 2 cores, and scale on many.
     stream.codec_context.thread_type = "AUTO"
+    stream.codec_context.thread_count = threads
     if pix_fmt != "pal8":
         context = stream.codec_context
         context.colorspace = context.color_primaries = context.color_trc = 1  # AVCOL_*_BT709
