@@ -132,3 +132,10 @@ def test_render_loop_with_hap_writes_a_mov_by_default(tiny_run, tmp_path, capsys
     frames, stream = decode_rgba(run / "clips" / "loop-2.mov")
     assert (stream.codec_context.name, frames.shape) == ("hap", (15, 40, 72, 4))
     assert frames[:, :38, :70, :3].std() > 5  # the generator's picture, not a blank
+
+
+def test_generate_with_hap_says_once_that_it_pads(tiny_run, tmp_path, capsys):
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    code, err = vjgan(capsys, "generate", run, "--count", "3", "--seconds", "0.2", "--size", "70x38", "--codec", "hap")
+    assert code == 0 and err.count("hap: padded 70x38 -> 72x40") == 1
+    assert len(list((run / "clips").glob("loops-*/loop-*.mov"))) == 3

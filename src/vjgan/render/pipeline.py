@@ -239,9 +239,10 @@ def write_clips(
                     job.path, config.fps, config.frame_size_wh, config.codec, config.fmt, job.audio_path,
                     source_size_wh=composition.canvas_size_wh, scale_filter=config.filter,
                     encoder_threads=0 if len(jobs) == 1 else max(1, available_cores() // len(jobs)),
+                    announce_padding=index == 0,
                 )
             )
-            for job in jobs
+            for index, job in enumerate(jobs)
         ]
         progress = stack.enter_context(make_progress(video.FramesPerSecondColumn()))
         name = jobs[0].path.name if len(jobs) == 1 else f"{len(jobs)} clips"

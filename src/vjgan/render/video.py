@@ -158,6 +158,7 @@ def open_writer(
     source_size_wh: tuple[int, int] | None = None,
     scale_filter: str = "bicubic",
     encoder_threads: int = 0,
+    announce_padding: bool = True,
 ) -> "ClipWriter":
     """A `ClipWriter` for a clip at `path`, after every check that can fail before rendering starts.
 
@@ -167,7 +168,8 @@ def open_writer(
     trimmed or padded to the video's duration. `progress` shows a bar of `total_frames` with frames/s.
     `source_size_wh` is the size of the frames given to `write` when it is not the clip's: they are scaled
     to `frame_size_wh` with `scale_filter` (see `Scaler`). `encoder_threads` caps the PyAV encoder's threads
-    (0: FFmpeg's choice, from all cores), for clips encoded side by side.
+    (0: FFmpeg's choice, from all cores), for clips encoded side by side. `announce_padding` prints the one
+    line saying HAP/DXV frames were padded (off for all but the first of clips rendered together).
     """
     path = Path(path)
     fmt, codec = resolve_output(path, codec, fmt)
@@ -183,7 +185,7 @@ def open_writer(
     if fmt == "png":
         encoder = PngEncoder(path, scaler)
     elif codec is not None and CODECS[codec].piped:
-        encoder = PipeEncoder(path, codec, rate, scaler, audio_path)
+        encoder = PipeEncoder(path, codec, rate, scaler, audio_path, announce_padding)
     else:
         encoder = AvEncoder(path, fmt, codec, rate, scaler, audio_path, encoder_threads)
     return ClipWriter(encoder, path, tuple(source_size_wh or frame_size_wh), progress, total_frames)
@@ -418,7 +420,7 @@ class PipeEncoder:
 
     takes_yuv420p = False  # RGB(A) frames go down the pipe
 
-    def __init__(self, path: Path, codec: str, rate: Fraction, scaler: Scaler, audio_path):
+    def __init__(self, path: Path, codec: str, rate: Fraction, scaler: Scaler, audio_path, announce_padding: bool = True):
         self.path = path
         self.scaler = scaler
         self.rate = rate
@@ -433,7 +435,7 @@ class PipeEncoder:
                 track.close()
             raise RenderError(f"{path}: cannot write here ({error.strerror or error})") from None
         self.padded_size_wh = padded_size(scaler.frame_size_wh, self.spec.block_px)
-        if self.padded_size_wh != scaler.frame_size_wh:
+        if self.padded_size_wh != scaler.frame_size_wh and announce_padding:
             sizes = "{}x{} -> {}x{}".format(*scaler.frame_size_wh, *self.padded_size_wh)
             console.print(f"{codec}: padded {sizes} (multiples of {self.spec.block_px})", markup=False)
         video_input = ["-f", "rawvideo", "-pix_fmt", "rgba" if self.spec.alpha else "rgb24",
