@@ -132,7 +132,7 @@ def yuv420p_timings(frames, swscale_ms: float) -> list[str]:
         return f"{ms:.1f} ms a frame, at most {1000 / ms:.0f} frames/s = {1000 / ms / FPS:.1f}x real time at {FPS} fps"
 
     return [
-        f"| to yuv420p planes in torch (the CUDA path, timed on this CPU) | | {to_planes_ms:.1f} |",
+        f"| to yuv420p planes in torch (the CUDA path; timed on {frames.device.type}) | | {to_planes_ms:.1f} |",
         f"| yuv420p planes to a frame (writer thread, CUDA path) | | {wrap_ms:.1f} |",
         "",
         f"Writer thread per 1080p frame before x264: RGB frame + swscale {ceiling(swscale_ms)}; "
