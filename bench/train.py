@@ -19,10 +19,10 @@ import traceback
 import torch
 
 from vjgan.train.config import preset
-from vjgan.train.distributed import World
-from vjgan.train.hardware import autocast_dtype, pick_device
-from vjgan.train.state import build_networks, make_streams
-from vjgan.train.step import GRAPH_WARMUP_STEPS, TrainStep
+from vjgan.train.hardware import pick_device
+from vjgan.train.step import GRAPH_WARMUP_STEPS, step_on_random_frames
+
+BENCH_FRAMES = 2000  # random frames the batches are drawn from
 
 
 def bench_config(preset_name: str, batch_size: int | None, precision: str, device: str, compile: bool,
@@ -35,24 +35,13 @@ def bench_config(preset_name: str, batch_size: int | None, precision: str, devic
         config.model, **{name: value for name, value in model_changes.items() if value is not None}))
 
 
-def training_step(config, seed: int = 0) -> tuple[TrainStep, object]:
-    """The real step on 2,000 random frames (the same for a given seed), and its networks."""
-    world = World(rank=0, size=1, device=pick_device(config.device))
-    frames = torch.randint(0, 256, (2000, *config.model.size_px, 3), dtype=torch.uint8,
-                           generator=torch.Generator().manual_seed(seed)).to(world.device)
-    nets = build_networks(config, world)
-    step = TrainStep(nets, frames, config.batch_size, config, make_streams(config.seed, world), world,
-                     autocast_dtype(config.precision, world.device))
-    return step, nets
-
-
 def images_per_second(config, steps: int, warmup_steps: int) -> tuple[float, float]:
     """(images per wall-clock second, images per CPU-second of this process).
 
     On a shared machine the second figure is the steadier one: it counts only the cycles this process
     got, so (times the thread count) it estimates what a quiet machine would do if threads scale.
     """
-    step, _ = training_step(config)
+    step = step_on_random_frames(config, BENCH_FRAMES)
     loss_sums = torch.zeros(2, device=step.world.device)
 
     def run(n_steps: int) -> None:
@@ -73,9 +62,10 @@ def verify_graph(config, steps: int) -> None:
     drift apart slowly; a broken graph (stale random numbers, a frozen EMA decay) shows at once."""
     runs = {}
     for graphed in (False, True):
-        step, nets = training_step(dataclasses.replace(config, cuda_graph=graphed))
+        step = step_on_random_frames(dataclasses.replace(config, cuda_graph=graphed), BENCH_FRAMES)
         losses = torch.stack([step(images_seen=index * config.batch_size).clone() for index in range(steps)])
-        runs[graphed] = (losses.cpu(), [p.detach().float().cpu() for p in (*nets.G_ema.parameters(), *nets.D.parameters())])
+        weights = (*step.nets.G_ema.parameters(), *step.nets.D.parameters())
+        runs[graphed] = (losses.cpu(), [p.detach().float().cpu() for p in weights])
     (eager_losses, eager_weights), (graph_losses, graph_weights) = runs[False], runs[True]
     loss_gap = (eager_losses - graph_losses).abs().max().item()
     weight_gap = max(((a - b).norm() / a.norm().clamp_min(1e-12)).item() for a, b in zip(eager_weights, graph_weights))

@@ -301,8 +301,10 @@ def to_yuv420p(frames: torch.Tensor) -> np.ndarray:
     return planes.cpu().numpy().reshape(n_frames, height * 3 // 2, width)
 
 
+@lru_cache(maxsize=8)
 def yuv_weights(device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """(3,) and (3, 2) weights taking RGB x in [-1, 1] to Y and (Cb, Cr) in 8-bit levels, less mid grey's.
+    Cached per device: made once, not uploaded to the GPU every chunk.
 
     With v = (x + 1) / 2 in [0, 1] and K = (Kr, Kg, Kb), which sums to 1: Y = 16 + 219 K . v
     = 125.5 + 109.5 K . x; Cb = 128 + 224 (v_B - K . v) / (2 (1 - Kb)) = 128 + 56 (x_B - K . x) / (1 - Kb);

@@ -29,7 +29,7 @@ from vjgan.model.networks import latent_from_gaussian, to_uint8
 from vjgan.train import checkpoint as ckpt
 from vjgan.train.config import TrainConfig
 from vjgan.train.distributed import World, mean_over_ranks, on_main_rank, start_world, stop_world
-from vjgan.train.hardware import autocast_dtype, pick_device
+from vjgan.train.hardware import autocast_dtype
 from vjgan.train.rundir import RunDir
 from vjgan.train.session import StopRequest, TrainingProgress
 from vjgan.train.snapshots import SnapshotStore, write_preview
@@ -44,7 +44,7 @@ from vjgan.train.state import (
     save_checkpoint,
     share_batchnorm_statistics,
 )
-from vjgan.train.step import TrainStep, train_step
+from vjgan.train.step import TrainStep, step_on_random_frames
 
 
 @dataclass(frozen=True)
@@ -158,20 +158,14 @@ def _train(config, run: RunDir, world: World, force, resume_from, session_start)
 def dry_run(config: TrainConfig) -> dict[str, float]:
     """One step on random frames and one snapshot render, writing nothing (pytorch/examples dcgan's
     --dry-run): checks in seconds that a config builds, trains and renders on this machine."""
-    world = World(rank=0, size=1, device=pick_device(config.device))
-    generator = torch.Generator().manual_seed(config.seed)
-    frame_shape = (config.batch_size, *config.model.size_px, 3)
-    frames = torch.randint(0, 256, frame_shape, generator=generator, dtype=torch.uint8).to(world.device)
-    nets = build_networks(config, world)
-    amp_dtype = autocast_dtype(config.precision, world.device)
-    streams = make_streams(config.seed, world)
-    ema_decay = torch.tensor(config.ema_beta(0), device=world.device)
-    losses = train_step(nets, frames, config.batch_size, config, streams, world, amp_dtype, ema_decay)
+    step = step_on_random_frames(config, config.batch_size)
+    losses = step(images_seen=0)
+    device = step.world.device
     with torch.no_grad():
-        bank_latents = latent_from_gaussian(draw_noise_bank(config), config.model.latent).to(world.device)
-        snapshot = nets.G_ema(bank_latents)  # (bank, 3, H, W)
+        bank_latents = latent_from_gaussian(draw_noise_bank(config), config.model.latent).to(device)
+        snapshot = step.nets.G_ema(bank_latents)  # (bank, 3, H, W)
     d_value, g_value = losses.tolist()
-    return {"d_loss": d_value, "g_loss": g_value, "snapshot_shape": tuple(snapshot.shape), "device": str(world.device)}
+    return {"d_loss": d_value, "g_loss": g_value, "snapshot_shape": tuple(snapshot.shape), "device": str(device)}
 
 
 def crossed(before: int, after: int, every: int) -> bool:

@@ -17,7 +17,8 @@ from vjgan.model.losses import d_loss, g_loss
 from vjgan.model.networks import Generator, sample_latents
 from vjgan.train.config import TrainConfig
 from vjgan.train.distributed import World, average_gradients
-from vjgan.train.state import Networks
+from vjgan.train.hardware import autocast_dtype, pick_device
+from vjgan.train.state import Networks, build_networks, make_streams
 
 GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuDNN autotuning, Adam's lazy state)
 
@@ -83,6 +84,16 @@ class TrainStep:
             raise RunError(f"CUDA graph capture of the training step failed ({first_line}); "
                            "train without --cuda-graph (the last checkpoint is intact)") from error
         self.graph = graph
+
+
+def step_on_random_frames(config: TrainConfig, n_frames: int) -> TrainStep:
+    """The real step of `config` on one device over `n_frames` random frames drawn from its seed, writing
+    nothing: what `train --dry-run` runs once and bench/train.py times and checks."""
+    world = World(rank=0, size=1, device=pick_device(config.device))
+    generator = torch.Generator().manual_seed(config.seed)
+    frames = torch.randint(0, 256, (n_frames, *config.model.size_px, 3), generator=generator, dtype=torch.uint8)
+    return TrainStep(build_networks(config, world), frames.to(world.device), config.batch_size, config,
+                     make_streams(config.seed, world), world, autocast_dtype(config.precision, world.device))
 
 
 def train_step(nets: Networks, frames, rank_batch, config, streams, world, amp_dtype, ema_decay: torch.Tensor,
