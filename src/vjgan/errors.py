@@ -28,3 +28,7 @@ class AudioError(VjganError):
 
 class RenderError(VjganError):
     """A render request that cannot be carried out (bad size, codec, output path, ...)."""
+
+
+class OutputError(VjganError):
+    """A file vjgan writes cannot be written (disk full, file-size limit, permissions, I/O error)."""

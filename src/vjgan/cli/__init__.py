@@ -9,9 +9,12 @@ import argparse
 import importlib
 import sys
 
+from safetensors import SafetensorError
+
 from vjgan import __version__
 from vjgan.console import console
 from vjgan.errors import VjganError
+from vjgan.files import failure_reason
 
 # Order is the order `vjgan --help` lists the stages in.
 COMMAND_MODULES = ["synth", "ingest", "train", "render", "generate", "eval", "demo"]
@@ -36,9 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     except VjganError as error:
         console.print(f"vjgan: error: {error}", style="red", soft_wrap=True, markup=False)
         return 1
-    except OSError as error:  # the environment, not vjgan: a full disk, a vanished folder, a permission
-        where = f"{error.filename}: " if error.filename else ""
-        console.print(f"vjgan: error: {where}{error.strerror or error}", style="red", soft_wrap=True, markup=False)
+    except (OSError, SafetensorError) as error:  # the environment: a full disk, a vanished folder, a permission
+        where = f"{error.filename}: " if getattr(error, "filename", None) else ""
+        console.print(f"vjgan: error: {where}{failure_reason(error)}", style="red", soft_wrap=True, markup=False)
         return 1
     except KeyboardInterrupt:
         console.print("vjgan: interrupted; finished work is kept, re-run the same command to continue", markup=False)

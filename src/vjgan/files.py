@@ -1,0 +1,101 @@
+"""Files that must never be half-written, and the one line a user reads when the disk refuses a write.
+
+Whatever vjgan must never leave half-written (manifests, configs, checkpoints, indexes, pictures) is
+written under a temporary name beside its final one (`<name>.partial`), flushed to the disk, renamed
+over the final name, and the folder flushed too: a reader, a crash or a full disk finds the old file or
+the new one, never a mix. A failed write removes its temporary file and raises `OutputError` naming the
+final file and the cause ("No space left on device", "File too large"), never a traceback.
+"""
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from safetensors import SafetensorError
+
+from vjgan.errors import OutputError
+
+PARTIAL_SUFFIX = ".partial"  # a file being written; any left behind is a crash's leftover, safe to delete
+
+# safetensors (Rust) reports I/O failures as text only: "... I/O error: File too large (os error 27)"
+# (or, in older releases, "IoError(Os { code: 28, ... })"); the errno gives the reason in our words.
+_SAFETENSORS_ERRNO = re.compile(r"os error (\d+)|code: (\d+)")
+
+
+def partial_path(path: Path) -> Path:
+    """Where `path` is written until it is whole."""
+    path = Path(path)
+    return path.with_name(path.name + PARTIAL_SUFFIX)
+
+
+def is_write_failure(error: BaseException) -> bool:
+    """Whether `error` is the environment refusing a write (disk full, size limit, permissions, I/O)."""
+    return isinstance(error, (OSError, SafetensorError))
+
+
+def failure_reason(error: BaseException) -> str:
+    """The cause of a write failure in a few words, e.g. "No space left on device"."""
+    if isinstance(error, OSError):
+        return error.strerror or str(error) or type(error).__name__
+    match = _SAFETENSORS_ERRNO.search(str(error))
+    if match:
+        return os.strerror(int(match[1] or match[2]))
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def write_error(path: Path, what: str, error: BaseException) -> OutputError:
+    """The one-line error for a failed write of `what` at `path`."""
+    return OutputError(f"{path}: cannot write {what} ({failure_reason(error)}); what was finished before is kept")
+
+
+@contextlib.contextmanager
+def writing(path: Path, what: str) -> Iterator[None]:
+    """Turn a write failure inside the block into `OutputError` naming `path`."""
+    try:
+        yield
+    except (OSError, SafetensorError) as error:
+        raise write_error(path, what, error) from None
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, what: str) -> Iterator[Path]:
+    """A temporary path to write `path`'s new content to; on leaving the block it becomes `path`.
+
+    Write the whole file to the yielded path (by any library: PIL, safetensors, soundfile, ...); it is
+    then flushed, renamed over `path` and the folder flushed. On any failure the temporary file is
+    removed and `path` keeps its old content; a write failure is raised as `OutputError`.
+    """
+    path = Path(path)
+    partial = partial_path(path)
+    try:
+        yield partial
+        fsync_path(partial)
+        os.replace(partial, path)
+        fsync_path(path.parent)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        if is_write_failure(error):
+            raise write_error(path, what, error) from None
+        raise
+
+
+def write_atomic(path: Path, content: bytes | str, what: str) -> None:
+    """Replace `path` with `content` (text is written as UTF-8) in one atomic step."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    with atomic_path(path, what) as partial, open(partial, "wb") as file:
+        file.write(data)
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's or a folder's content to the disk (a folder: so a rename in it survives power loss)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    except OSError as error:
+        if not Path(path).is_dir():  # some filesystems cannot fsync a folder; a file must be flushed
+            raise error
+    finally:
+        os.close(descriptor)
