@@ -15,6 +15,15 @@ from rich.progress import (
 
 console = Console(stderr=True, highlight=False)
 
+_CONTROL_CHARACTERS = {code: f"\\x{code:02x}" for code in [*range(32), 127]}
+
+
+def printable(text: str) -> str:
+    """`text` safe to print on one line: bytes of a file name that were not UTF-8 (which Python keeps as
+    lone surrogates) are shown as `\\xe9`, and control characters (a newline in a name) as `\\x0a`."""
+    raw = text.encode("utf-8", "surrogateescape")  # a name's original bytes
+    return raw.decode("utf-8", "backslashreplace").translate(_CONTROL_CHARACTERS)
+
 
 def make_progress(*extra_columns) -> Progress:
     """A progress bar with count, elapsed and remaining time; `extra_columns` add rates or losses."""

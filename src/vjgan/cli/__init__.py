@@ -12,7 +12,7 @@ import sys
 from safetensors import SafetensorError
 
 from vjgan import __version__
-from vjgan.console import console
+from vjgan.console import console, printable
 from vjgan.errors import VjganError
 from vjgan.files import failure_reason
 
@@ -37,11 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args) or 0
     except VjganError as error:
-        console.print(f"vjgan: error: {error}", style="red", soft_wrap=True, markup=False)
+        console.print(f"vjgan: error: {printable(str(error))}", style="red", soft_wrap=True, markup=False)
         return 1
     except (OSError, SafetensorError) as error:  # the environment: a full disk, a vanished folder, a permission
         where = f"{error.filename}: " if getattr(error, "filename", None) else ""
-        console.print(f"vjgan: error: {where}{failure_reason(error)}", style="red", soft_wrap=True, markup=False)
+        console.print(f"vjgan: error: {printable(where + failure_reason(error))}", style="red", soft_wrap=True, markup=False)
         return 1
     except KeyboardInterrupt:
         console.print("vjgan: interrupted; finished work is kept, re-run the same command to continue", markup=False)
