@@ -71,15 +71,21 @@ def atomic_path(path: Path, what: str) -> Iterator[Path]:
     partial = partial_path(path)
     try:
         yield partial
-        fsync_path(partial)
-        os.replace(partial, path)
-        fsync_path(path.parent)
+        publish(partial, path)
     except BaseException as error:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
         if is_write_failure(error):
             raise write_error(path, what, error) from None
         raise
+
+
+def publish(partial: Path, path: Path) -> None:
+    """Make the whole file `partial` the file `path`: flushed, renamed over it, the folder flushed (the end of
+    `atomic_path`, for writers whose temporary file outlives a `with` block, such as a clip's encoder)."""
+    fsync_path(partial)
+    os.replace(partial, path)
+    fsync_path(Path(path).parent)
 
 
 def write_atomic(path: Path, content: bytes | str, what: str) -> None:

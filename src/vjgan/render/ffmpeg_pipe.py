@@ -6,22 +6,28 @@ stdin and, for a clip with sound, raw audio through a second pipe. FFmpeg reads 
 (it stops reading whichever runs ahead), so a blocking write to one pipe could wait forever for FFmpeg to
 drain the other: with two inputs both are written non-blocking, as FFmpeg takes them. That second pipe
 is a POSIX file descriptor (Linux, macOS). FFmpeg's log goes to a temporary file, never to a pipe
-nobody reads, so a chatty FFmpeg cannot stall; its first and last lines are the reason given when it fails.
+nobody reads, so a chatty FFmpeg cannot stall; its first and last lines are the reason given when it fails,
+unless the disk refused its writes (full, or a file-size limit): that is an `OutputError` naming the clip.
 """
 
+import errno
 import functools
 import os
 import re
 import selectors
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
 
-from vjgan.errors import RenderError
+from vjgan.errors import RenderError, VjganError
+from vjgan.files import write_error
 
 INSTALL_FIX = "pip install imageio-ffmpeg, or point IMAGEIO_FFMPEG_EXE at an FFmpeg that has it"
 LOG_EDGE_BYTES = 4096  # read from the start and the end of FFmpeg's log for its first and last messages
 EXIT_WAIT_SECONDS = 10  # grace for a failing FFmpeg to exit on its own before it is killed
+# Write failures FFmpeg logs by their strerror ("Error writing trailer: File too large"): the disk, not FFmpeg.
+WRITE_FAILURE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO, errno.EROFS)
 
 
 def ffmpeg_exe(encoder: str, codec: str) -> str:
@@ -70,6 +76,9 @@ class FfmpegProcess:
             self.process = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log, bufsize=0,
                 pass_fds=audio_pipe[:1] if audio_pipe else (),
+                # Keep Python's ignored SIGXFSZ: a file-size limit then fails FFmpeg's write with EFBIG, which it
+                # logs and exits on as on a full disk's ENOSPC, instead of killing it with no word.
+                restore_signals=False,
             )
         except OSError as error:
             if audio_pipe is not None:
@@ -111,9 +120,10 @@ class FfmpegProcess:
         self._close_inputs()
         self.log.close()
 
-    def failure(self) -> RenderError:
+    def failure(self) -> VjganError:
         """The error to raise once FFmpeg has failed: the clip's name and FFmpeg's first and last log lines
-        (the first is the cause, e.g. a bad option; the last what failed, e.g. opening the output)."""
+        (the first is the cause, e.g. a bad option; the last what failed, e.g. opening the output), or,
+        when the disk refused its writes, the `OutputError` any other writer gives."""
         self._close_inputs()
         try:
             code = self.process.wait(timeout=EXIT_WAIT_SECONDS)
@@ -124,6 +134,9 @@ class FfmpegProcess:
         head = log_lines(self.log.read(LOG_EDGE_BYTES))
         self.log.seek(max(0, self.log.seek(0, os.SEEK_END) - LOG_EDGE_BYTES))
         tail = log_lines(self.log.read())
+        refused = refused_write(head + tail, code)
+        if refused is not None:
+            return write_error(self.label, "the clip", OSError(refused, os.strerror(refused)))
         if not head:
             reason = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
         else:
@@ -155,6 +168,14 @@ class FfmpegProcess:
         if self.audio_fd is not None:
             os.close(self.audio_fd)
             self.audio_fd = None
+
+
+def refused_write(lines: list[str], exit_code: int) -> int | None:
+    """The errno of a write the disk refused, from FFmpeg's log or its death by SIGXFSZ (a size limit in a
+    process that does not ignore the signal); None when FFmpeg failed for another reason."""
+    if exit_code == -signal.SIGXFSZ:
+        return errno.EFBIG
+    return next((code for code in WRITE_FAILURE_ERRNOS if any(os.strerror(code) in line for line in lines)), None)
 
 
 def log_lines(log: bytes) -> list[str]:

@@ -6,8 +6,10 @@ chunks, and the generator/compositor keeps working while the encoder (which rele
 Frame timing is exact: frame i has pts i in a time base of 1/fps, so n frames last exactly n / fps;
 an audio track is re-encoded to AAC and cut or padded with silence to that same duration.
 
-Video files are written to `<name>.partial` and renamed when complete, so a failed or interrupted render
-never leaves a file that looks finished. Adding a codec is one row in `CODECS`. HAP and DXV, which
+Video files are written to `<name>.partial` (`files.partial_path`) and renamed when complete, so a failed
+or interrupted render never leaves a file that looks finished; a `.partial` left by a killed render is
+replaced by the next. A full disk or a size limit ends the clip with one `OutputError` naming it and the
+cause, and clips finished before are untouched. Adding a codec is one row in `CODECS`. HAP and DXV, which
 PyAV's FFmpeg cannot encode, go to imageio-ffmpeg's FFmpeg through a pipe (`PipeEncoder`); everything else
 stays in PyAV.
 """
@@ -29,6 +31,7 @@ from rich.text import Text
 
 from vjgan.console import console, make_progress
 from vjgan.errors import AudioError, RenderError
+from vjgan.files import PARTIAL_SUFFIX, atomic_path, is_write_failure, partial_path, publish, write_error, writing
 from vjgan.render.ffmpeg_pipe import FfmpegProcess, ffmpeg_exe
 
 MAX_FRAME_SIZE_WH = (7680, 4320)  # largest output (8K UHD); portrait sizes up to the same pixel count
@@ -278,7 +281,8 @@ class ClipWriter:
             self._raise_encoder_error()
             if self.frames_written == 0:
                 raise RenderError(f"{self.path}: no frames were rendered")
-            self._encoder.finish(self.frames_written)
+            with writing(self.path, "the clip"):
+                self._encoder.finish(self.frames_written)
         except BaseException:
             self._encoder.discard()
             raise
@@ -316,6 +320,9 @@ class ClipWriter:
             self._progress.stop()
 
     def _raise_encoder_error(self) -> None:
+        """Re-raise the encoder thread's failure here; the disk refusing a write reads as one line naming the clip."""
+        if self._error is not None and is_write_failure(self._error):
+            raise write_error(self.path, "the clip", self._error) from None
         if self._error is not None:
             raise self._error
 
@@ -374,7 +381,7 @@ class AvEncoder:
         if self.audio is not None:
             self.audio.finish(audio_samples(n_frames, self.rate))
         self.container.close()
-        os.replace(self.partial_path, self.path)
+        publish(self.partial_path, self.path)
 
     def discard(self) -> None:
         if self.audio is not None:
@@ -466,7 +473,7 @@ class PipeEncoder:
             self.ffmpeg.send(b"", self._samples_until(n_frames))
             self.track.close()
         self.ffmpeg.finish()
-        os.replace(self.partial_path, self.path)
+        publish(self.partial_path, self.path)
 
     def discard(self) -> None:
         self.ffmpeg.kill()
@@ -513,11 +520,20 @@ def texture_frames(rgb: np.ndarray, padded_size_wh: tuple[int, int], alpha: bool
 
 
 def partial_path_for(path: Path) -> Path:
-    """`<path>.partial`, where a clip file is written until it is whole, once `path` is known to be writable there."""
+    """`<path>.partial`, where a clip file is written until it is whole, once `path` is known to be writable there.
+
+    A `.partial` left by a killed render is removed first, so the new clip is a new file: an FFmpeg
+    orphaned by that kill, still finishing the old one, cannot write into it.
+    """
     make_parent(path)
     if path.is_dir():
         raise RenderError(f"{path}: is a folder; give a file name for the clip")
-    return path.with_name(path.name + ".partial")
+    partial = partial_path(path)
+    try:
+        partial.unlink(missing_ok=True)
+    except OSError as error:
+        raise RenderError(f"{partial}: cannot replace a killed render's leftover ({error.strerror or error})") from None
+    return partial
 
 
 def open_track(audio_path) -> "TrackSamples | None":
@@ -681,7 +697,8 @@ class GifQuantizer:
 
 
 class PngEncoder:
-    """A folder of `frame_000000.png`, ...; frames left over from a longer earlier render are removed."""
+    """A folder of `frame_000000.png`, ...; each frame is written whole (`files.atomic_path`), and frames left
+    over from a longer earlier render are removed."""
 
     takes_yuv420p = False  # PNG is RGB
 
@@ -699,14 +716,16 @@ class PngEncoder:
         self.frames_encoded = 0
 
     def encode(self, frames: np.ndarray) -> None:
-        for rgb in self.scaler.rgb(frames):
-            Image.fromarray(rgb).save(self.frame_path(self.frames_encoded), compress_level=PNG_COMPRESS_LEVEL)
+        for rgb in self.scaler.rgb(frames):  # each frame whole or not at all: a killed render leaves no half PNG
+            with atomic_path(self.frame_path(self.frames_encoded), "a PNG frame") as partial:
+                Image.fromarray(rgb).save(partial, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
             self.frames_encoded += 1
 
     def finish(self, n_frames: int) -> None:
-        for stale in self.folder.glob("frame_*.png"):
-            index = stale.stem.removeprefix("frame_")
-            if index.isdigit() and int(index) >= n_frames:
+        """Remove frames past `n_frames` left by a longer earlier render, and a killed render's `.partial` frames."""
+        for stale in self.folder.glob("frame_*.png*"):
+            index = stale.name.removeprefix("frame_").removesuffix(PARTIAL_SUFFIX).removesuffix(".png")
+            if index.isdigit() and (stale.name.endswith(PARTIAL_SUFFIX) or int(index) >= n_frames):
                 stale.unlink()
 
     def discard(self) -> None:
