@@ -45,19 +45,54 @@ def test_newest_is_read_from_the_metadata_not_the_file_name(tmp_path):
 
 def test_half_written_temporaries_are_ignored_and_removed(tmp_path):
     path = save(tmp_path, 100)
-    leftover = path.with_name("images-000000000200.safetensors.tmp")
-    leftover.write_bytes(b"\x00" * 10)  # what a kill during a save leaves
+    leftovers = [path.with_name(f"images-000000000200.safetensors{suffix}") for suffix in (".tmp", ".partial")]
+    for leftover in leftovers:
+        leftover.write_bytes(b"\x00" * 10)  # what a kill during a save leaves (".tmp": older versions)
     assert ckpt.latest_checkpoint(tmp_path) == path
     ckpt.remove_temporary_files(tmp_path)
-    assert not leftover.exists()
+    assert not any(leftover.exists() for leftover in leftovers)
 
 
-def test_a_damaged_checkpoint_is_a_run_error_naming_it(tmp_path):
-    save(tmp_path, 100)
-    bad = tmp_path / "checkpoints" / "images-000000000200.safetensors"
-    bad.write_bytes(b"garbage, not safetensors")
-    with pytest.raises(RunError, match="images-000000000200.safetensors"):
-        ckpt.latest_checkpoint(tmp_path)
+def damage(path, how: str) -> None:
+    """Cut a checkpoint short, or flip one bit of its last tensor byte (its header still reads)."""
+    data = bytearray(path.read_bytes())
+    if how == "cut":
+        path.write_bytes(bytes(data[: len(data) // 2]))
+    else:
+        data[-1] ^= 0x01
+        path.write_bytes(bytes(data))
+
+
+def test_damaged_newest_checkpoints_are_passed_over_and_kept_aside(tmp_path, capsys):
+    oldest, middle, newest = (save(tmp_path, seen) for seen in (100, 200, 300))
+    damage(newest, "cut")
+    damage(middle, "flip")
+    (tmp_path / "checkpoints" / "images-000000000400.safetensors").write_bytes(b"garbage, not safetensors")
+    assert ckpt.latest_checkpoint(tmp_path) == oldest
+    assert [seen for seen, _ in ckpt.list_checkpoints(tmp_path)] == [100, 200]  # headers that read; 200's tensors do not
+    with pytest.raises(RunError, match="images-000000000200.safetensors.*SHA-256"):
+        ckpt.read_checkpoint(middle)
+
+    assert ckpt.set_aside_damaged(tmp_path) == oldest
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "images-000000000300" in lines[0] and "images-000000000200" in lines[0]
+    assert "using images-000000000100.safetensors" in lines[0]
+    kept = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert kept == ["images-000000000100.safetensors", "images-000000000200.safetensors.damaged",
+                    "images-000000000300.safetensors.damaged", "images-000000000400.safetensors.damaged"]
+    assert ckpt.set_aside_damaged(tmp_path) == oldest and capsys.readouterr().err == ""  # ignored afterwards
+
+
+def test_load_generator_passes_over_a_damaged_newest_checkpoint_without_moving_it(tmp_path, capsys):
+    G_ema = Generator(TINY.model)
+    save(tmp_path, 100, ckpt.module_tensors("G_ema", G_ema))
+    newest = save(tmp_path, 200, ckpt.module_tensors("G_ema", Generator(TINY.model)))
+    damage(newest, "flip")
+    generator, _ = ckpt.load_generator(tmp_path)
+    assert torch.equal(generator.project.weight, G_ema.project.weight)
+    line = capsys.readouterr().err.strip()
+    assert "\n" not in line and "images-000000000200" in line and "using images-000000000100" in line
+    assert newest.exists()  # a reader changes nothing in the run
 
 
 def test_adam_state_round_trips_so_training_continues_identically(tmp_path):

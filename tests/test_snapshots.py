@@ -44,7 +44,7 @@ def test_truncate_forgets_snapshots_after_a_checkpoint(tmp_path):
     store = SnapshotStore.open_for_writing(tmp_path, BANK, SIZE)
     for i, seen in enumerate((0, 80, 160, 240)):
         store.append(seen, row(i))
-    store.truncate(160)
+    store = SnapshotStore.open_for_writing(tmp_path, BANK, SIZE, images_seen=160)  # resuming from a checkpoint at 160
     assert SnapshotStore.open(tmp_path).images_seen == [0, 80, 160]
     store.append(240, row(7))  # the resumed run writes its own next snapshot in place
     assert int(SnapshotStore.open(tmp_path).frames()[-1, 0, 0, 0, 0]) == 7

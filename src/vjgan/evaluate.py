@@ -17,7 +17,6 @@ for the real frames.
 
 import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from vjgan.errors import RunError
+from vjgan.files import write_atomic
 from vjgan.plot import line_chart_png
 
 PATCH_PX = 7  # side of each pyramid patch (Karras et al.)
@@ -209,9 +209,7 @@ def _write_report(run_dir: Path, store_path: Path, levels_px: list[int], store_d
         "store_diversity": store_diversity,
         "snapshots": [asdict(row) for row in rows],
     }
-    partial = json_path.with_name(json_path.name + ".partial")
-    partial.write_text(json.dumps(report, indent=1))
-    os.replace(partial, json_path)
+    write_atomic(json_path, json.dumps(report, indent=1), "the evaluation report")
     seen = [row.images_seen for row in rows]
     swd_series = {"mean": (seen, [row.swd_x1e3 for row in rows])}
     for level, level_px in enumerate(levels_px):

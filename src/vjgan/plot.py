@@ -5,11 +5,12 @@ One function serves every curve a run draws (`loss.png` from the trainer, `swd.p
 """
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
+
+from vjgan.files import atomic_path
 
 CHART_SIZE_WH = (800, 450)  # pixels
 MARGIN_PX = (80, 40, 30, 60)  # left, top, right, bottom: room for tick labels and titles
@@ -69,9 +70,8 @@ def line_chart_png(
             draw.line((plot_box[2] - 150, legend_y + 7, plot_box[2] - 125, legend_y + 7), fill=colour, width=3)
             draw.text((plot_box[2] - 120, legend_y), name, fill="black", font=font)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    image.save(partial, format="PNG")
-    os.replace(partial, path)
+    with atomic_path(path, "a chart") as partial:
+        image.save(partial, format="PNG")
     return path
 
 

@@ -2,10 +2,16 @@
 
 A checkpoint holds every tensor a run needs to continue as if it had never stopped (G, EMA-G, D,
 both Adam states, every random generator's state, the noise bank, the open log window's loss sums)
-and, as JSON strings in the safetensors metadata, the resolved config and the counters. Nothing is
-read from file names and nothing is pickled: loading a checkpoint cannot run code.
+and, as JSON strings in the safetensors metadata, the resolved config, the counters, the snapshot
+rows it covers (so a lost snapshot index can be rebuilt) and a SHA-256 of its tensors (so a file
+damaged on the disk is recognised, not trained on). Nothing is read from file names and nothing is
+pickled: loading a checkpoint cannot run code.
+
+A damaged checkpoint (cut short, bits flipped, not safetensors) never stops a run: the newest one that
+reads whole is used, and resuming training keeps the damaged file aside as `<name>.damaged`.
 """
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -15,14 +21,21 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
+from vjgan.console import console, printable
 from vjgan.errors import RunError
+from vjgan.files import PARTIAL_SUFFIX, atomic_path
 from vjgan.model.networks import Generator
 from vjgan.train.config import TrainConfig, config_from_dict
+from vjgan.train.snapshots import indexed_images_seen
 
 CHECKPOINT_FORMAT = "vjgan-checkpoint"
 CHECKPOINT_VERSION = 1
 KEEP_NEWEST = 3  # checkpoints kept per run; older ones are deleted after each save
 SUFFIX = ".safetensors"
+DAMAGED_SUFFIX = ".damaged"  # a checkpoint that did not read whole, kept for a person to look at
+LEFTOVER_SUFFIXES = (".tmp", PARTIAL_SUFFIX)  # half-written saves of a killed process (".tmp": older vjgan)
+DIGEST_KEY = "tensors_sha256"
+SNAPSHOTS_KEY = "snapshots_images_seen"
 
 
 def checkpoints_dir(run_dir: Path) -> Path:
@@ -30,44 +43,111 @@ def checkpoints_dir(run_dir: Path) -> Path:
 
 
 def write_checkpoint(run_dir: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> Path:
-    """Save atomically (temporary name, fsync, rename) and delete all but the newest `KEEP_NEWEST`.
+    """Save atomically (files.atomic_path) and only then delete all but the newest `KEEP_NEWEST`.
 
-    `metadata` must hold `counters` with `images_seen`; each value is stored as a JSON string.
-    The name carries images seen for people browsing the folder; code reads the metadata instead.
+    `metadata` must hold `counters` with `images_seen`; each value is stored as a JSON string, with the
+    tensors' digest and the snapshot rows taken so far. The name carries images seen for people
+    browsing the folder; code reads the metadata instead.
     """
     folder = checkpoints_dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"images-{metadata['counters']['images_seen']:012d}{SUFFIX}"
-    temporary = path.with_name(path.name + ".tmp")
     cpu_tensors = {name: tensor.detach().to("cpu").contiguous() for name, tensor in tensors.items()}
-    header = {"format": CHECKPOINT_FORMAT, "version": str(CHECKPOINT_VERSION)}
+    header = {"format": CHECKPOINT_FORMAT, "version": str(CHECKPOINT_VERSION), DIGEST_KEY: json.dumps(tensors_digest(cpu_tensors))}
+    snapshots = indexed_images_seen(run_dir)
+    if snapshots is not None:
+        header[SNAPSHOTS_KEY] = json.dumps(snapshots)
     header.update({name: json.dumps(value) for name, value in metadata.items()})
-    save_file(cpu_tensors, str(temporary), metadata=header)
-    _fsync(temporary)
-    os.replace(temporary, path)
+    with atomic_path(path, "a checkpoint") as partial:
+        save_file(cpu_tensors, str(partial), metadata=header)
     for _, old in list_checkpoints(run_dir)[:-KEEP_NEWEST]:
         old.unlink()
     return path
 
 
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
 def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
-    """(images_seen, path) of every complete checkpoint in the run, oldest first."""
+    """(images_seen, path) of every checkpoint whose header reads, oldest first (their tensors unread)."""
+    return _scan(run_dir)[0]
+
+
+def _scan(run_dir: Path) -> tuple[list[tuple[int, Path]], list[tuple[Path, str]]]:
+    """Checkpoints whose header reads (images_seen, path), oldest first, and those whose header does not."""
     folder = checkpoints_dir(run_dir)
-    if not folder.is_dir():
-        return []
-    found = [(read_metadata(path)["counters"]["images_seen"], path) for path in folder.glob(f"*{SUFFIX}")]
-    return sorted(found)
+    readable, damaged = [], []
+    for path in sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []:
+        try:
+            readable.append((read_metadata(path)["counters"]["images_seen"], path))
+        except RunError as error:
+            damaged.append((path, str(error)))
+    return sorted(readable), damaged
+
+
+def newest_checkpoint(run_dir: Path) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """The newest checkpoint that reads whole, and the damaged ones (path, reason) passed over on the way."""
+    readable, damaged = _scan(run_dir)
+    for _, path in reversed(readable):
+        problem = _problem(path)
+        if problem is None:
+            return path, damaged
+        damaged.append((path, problem))
+    return None, damaged
+
+
+def _problem(path: Path) -> str | None:
+    """Why `path` is not a whole checkpoint, or None when it is."""
+    try:
+        read_checkpoint(path)
+    except RunError as error:
+        return str(error)
+    return None
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    checkpoints = list_checkpoints(run_dir)
-    return checkpoints[-1][1] if checkpoints else None
+    """The newest checkpoint that reads whole (damaged newer ones are passed over)."""
+    return newest_checkpoint(run_dir)[0]
+
+
+def damaged_line(damaged: list[tuple[Path, str]], newest: Path | None, kept_aside: bool) -> str:
+    """One line naming the damaged checkpoints and what is used instead."""
+    names = ", ".join(path.name for path, _ in damaged)
+    reasons = "; ".join(reason.removeprefix(f"{path}: ") for path, reason in damaged)
+    aside = f"kept aside as <name>{DAMAGED_SUFFIX}; " if kept_aside else ""
+    using = f"using {newest.name}" if newest is not None else "no whole checkpoint is left"
+    return printable(f"{checkpoints_dir(damaged[0][0].parent.parent)}: damaged checkpoint {names} ({reasons}); {aside}{using}")
+
+
+def set_aside_damaged(run_dir: Path) -> Path | None:
+    """At resume: rename damaged checkpoints to `<name>.damaged` (never deleted, ignored afterwards), say so
+    in one line, and return the newest whole checkpoint (None: start from nothing)."""
+    newest, damaged = newest_checkpoint(run_dir)
+    for path, _ in damaged:
+        aside = path.with_name(path.name + DAMAGED_SUFFIX)
+        number = 1
+        while aside.exists():
+            number += 1
+            aside = path.with_name(f"{path.name}{DAMAGED_SUFFIX}-{number}")
+        os.replace(path, aside)
+    if damaged:
+        console.print(damaged_line(damaged, newest, kept_aside=True), markup=False, soft_wrap=True)
+    return newest
 
 
 def remove_temporary_files(run_dir: Path) -> None:
-    """Half-written checkpoints left by a killed process."""
-    for leftover in checkpoints_dir(run_dir).glob(f"*{SUFFIX}.tmp"):
-        leftover.unlink()
+    """Half-written checkpoints left by a killed process (`.partial`, or `.tmp` from older versions)."""
+    folder = checkpoints_dir(run_dir)
+    for suffix in LEFTOVER_SUFFIXES:
+        for leftover in folder.glob(f"*{SUFFIX}{suffix}"):
+            leftover.unlink()
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
@@ -75,21 +155,29 @@ def read_metadata(path: Path) -> dict[str, Any]:
     try:
         with safe_open(str(path), framework="pt") as reader:
             header = reader.metadata() or {}
-    except (OSError, SafetensorError) as error:
-        raise RunError(f"{path}: not a readable checkpoint ({error}); delete it to use an earlier one") from None
-    if header.get("format") != CHECKPOINT_FORMAT:
-        raise RunError(f"{path}: not a vjgan checkpoint")
-    return {name: json.loads(value) for name, value in header.items() if name not in ("format", "version")}
+        if header.get("format") != CHECKPOINT_FORMAT:
+            raise RunError(f"{path}: not a vjgan checkpoint")
+        return {name: json.loads(value) for name, value in header.items() if name not in ("format", "version")}
+    except (OSError, SafetensorError, ValueError) as error:
+        raise unreadable(path, error) from None
+
+
+def unreadable(path: Path, error: BaseException) -> RunError:
+    first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return RunError(f"{path}: not a readable checkpoint ({first_line})")
 
 
 def read_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """(tensors, metadata) of a checkpoint; tensors are placed on `device`."""
+    """(tensors, metadata) of a checkpoint, its digest checked (when it has one); tensors are placed on `device`."""
     metadata = read_metadata(path)
     try:
-        tensors = load_file(str(path), device=str(device))
+        tensors = load_file(str(path), device="cpu")
     except (OSError, SafetensorError) as error:
-        raise RunError(f"{path}: not a readable checkpoint ({error}); delete it to use an earlier one") from None
-    return tensors, metadata
+        raise unreadable(path, error) from None
+    expected = metadata.pop(DIGEST_KEY, None)
+    if expected is not None and tensors_digest(tensors) != expected:
+        raise RunError(f"{path}: damaged checkpoint (its tensors do not match their SHA-256)")
+    return {name: tensor.to(device) for name, tensor in tensors.items()}, metadata
 
 
 def checkpoint_config(metadata: dict[str, Any], path: Path) -> TrainConfig:
@@ -155,7 +243,9 @@ def load_generator(
     if checkpoint is None:
         if not run_dir.is_dir():
             raise RunError(f"{run_dir}: no such run directory")
-        checkpoint = latest_checkpoint(run_dir)
+        checkpoint, damaged = newest_checkpoint(run_dir)
+        if damaged:
+            console.print(damaged_line(damaged, checkpoint, kept_aside=False), markup=False, soft_wrap=True)
         if checkpoint is None:
             raise RunError(f"{run_dir}: the run has no checkpoints yet; train it first (vjgan train ... --run {run_dir})")
     checkpoint = Path(checkpoint)
@@ -167,10 +257,3 @@ def load_generator(
     load_module(generator, tensors, "G_ema", checkpoint)
     return generator.eval().requires_grad_(False), config
 
-
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vjgan.errors import RunError, VjganError
+from vjgan.files import write_atomic
 from vjgan.model.augment import parse_policy
 from vjgan.model.losses import LOSS_KINDS
 from vjgan.model.networks import ModelConfig
@@ -24,14 +25,15 @@ DEVICES = ("auto", "cpu", "cuda")
 
 # Settings of one session rather than of the run: changing them on resume keeps the run's history.
 # (Training further with a larger `images_total` is the point of resuming; the rest only changes where
-# and how fast the same maths runs, or for how long this session may run.)
-SESSION_FIELDS = ("images_total", "minutes", "precision", "compile", "cuda_graph", "device")
+# and how fast the same maths runs, or for how long this session may run. A store given at another
+# path is checked by its manifest instead, see train.rundir.)
+SESSION_FIELDS = ("images_total", "minutes", "precision", "compile", "cuda_graph", "device", "store")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
-    store: str = ""  # frame store directory (DATA_DIR/<genre>); set per run
+    store: str = ""  # frame store directory (DATA_DIR/<genre>); set per run, recorded resolved (absolute)
     batch_size: int = 100  # images per optimisation step, all ranks together
     lr: float = 2e-4  # Adam learning rate of both networks
     betas: tuple[float, float] = (0.5, 0.999)  # Adam (beta1, beta2)
@@ -141,9 +143,7 @@ def config_from_dict(values: dict[str, Any], source: Path | str) -> TrainConfig:
 def write_config_toml(config: TrainConfig, path: Path) -> None:
     import tomli_w
 
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(tomli_w.dumps(config_to_dict(config)))
-    temporary.replace(path)
+    write_atomic(path, tomli_w.dumps(config_to_dict(config)), "the run's config")
 
 
 def read_config_toml(path: Path) -> TrainConfig:

@@ -15,6 +15,8 @@ each checkpoint, with the open log window's loss sums. On CPU a run resumed afte
 the uninterrupted run bit for bit: weights, log records and snapshot frames.
 """
 
+import contextlib
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from pathlib import Path
 import torch
 
 from vjgan.console import console
-from vjgan.errors import RunError, StoreError
+from vjgan.errors import OutputError, RunError, StoreError
 from vjgan.footage.store import FrameStore
 from vjgan.model.networks import latent_from_gaussian, to_uint8
 from vjgan.train import checkpoint as ckpt
@@ -62,9 +64,15 @@ def train(config: TrainConfig, run_dir: Path, *, force: bool = False, resume_fro
     Re-running with the same config resumes from the newest checkpoint; `resume_from` continues from
     a chosen checkpoint instead (and may change training settings, not the model); `force` starts an
     existing run over. Under torchrun, every rank calls this; rank 0 alone writes files.
+
+    The store is recorded resolved, so the run resumes from any working directory; a store given at
+    another path than the run's is accepted when its manifest shows it is the same store (rundir).
+    A damaged newest checkpoint is kept aside and the newest whole one resumed from, in one line.
     """
     if force and resume_from is not None:
         raise RunError(f"{run_dir}: --force starts the run over and --resume-from continues it; give one of them")
+    if config.store:
+        config = dataclasses.replace(config, store=str(Path(config.store).resolve()))
     session_start = time.monotonic()
     world = start_world(config.device)
     try:
@@ -80,7 +88,7 @@ def _train(config, run: RunDir, world: World, force, resume_from, session_start)
     frames, source_spans = load_frames(config, world.device)  # (N, H, W, 3) uint8 and (S, 2) int64 or None, on the device
     if resume_from is not None:
         require_same_model(Path(resume_from), config)
-    on_main_rank(world, lambda: run.prepare(config, force, settings_may_change=resume_from is not None))
+    on_main_rank(world, lambda: prepare_run(run, config, force, resume_from))
     start_checkpoint = Path(resume_from) if resume_from is not None else ckpt.latest_checkpoint(run.path)
     amp_dtype = autocast_dtype(config.precision, world.device)
     nets = build_networks(config, world)
@@ -90,7 +98,8 @@ def _train(config, run: RunDir, world: World, force, resume_from, session_start)
     if start_checkpoint is not None:
         counters, loss_sums, noise_bank = restore_checkpoint(start_checkpoint, config, nets, streams, world)
     keep_up_to_images = counters.images_seen if start_checkpoint is not None else -1  # -1: a new run keeps nothing
-    snapshots = on_main_rank(world, lambda: align_run_files(run, config, keep_up_to_images))
+    recorded_snapshots = ckpt.read_metadata(start_checkpoint).get(ckpt.SNAPSHOTS_KEY) if start_checkpoint is not None else None
+    snapshots = on_main_rank(world, lambda: align_run_files(run, config, keep_up_to_images, recorded_snapshots))
     if world.is_main:
         run.write_noise_bank(noise_bank)
     bank_latents = latent_from_gaussian(noise_bank, config.model.latent)  # (bank, z_dim): what snapshots render
@@ -147,9 +156,13 @@ def _train(config, run: RunDir, world: World, force, resume_from, session_start)
                     save_checkpoint(run, config, nets, streams, noise_bank, counters, loss_sums, world)
                 if finished or stop_now:
                     break
-    finally:
+    except BaseException:
         if world.is_main:
-            run.write_loss_plot()
+            with contextlib.suppress(OutputError):  # the failure being raised is the one to report
+                run.write_loss_plot()
+        raise
+    if world.is_main:
+        run.write_loss_plot()
     if stop.interrupted:
         raise KeyboardInterrupt
     return TrainResult(run.path, counters.images_seen, counters.step, finished, ckpt.latest_checkpoint(run.path))
@@ -229,18 +242,27 @@ def require_same_model(path: Path, config: TrainConfig) -> None:
         raise RunError(f"{path}: a checkpoint of another model ({stored.model}); it cannot continue as {config.model}")
 
 
-def align_run_files(run: RunDir, config: TrainConfig, images_seen: int) -> SnapshotStore:
-    """Cut log, snapshots and checkpoints back to `images_seen`, the point training continues from.
+def prepare_run(run: RunDir, config: TrainConfig, force: bool, resume_from: Path | None) -> None:
+    """Create or re-open the run (rank 0), remove what killed processes left half-written, and keep
+    damaged checkpoints aside so every rank then finds the same newest whole one."""
+    run.prepare(config, force, settings_may_change=resume_from is not None)
+    run.remove_leftovers()
+    ckpt.remove_temporary_files(run.path)
+    if resume_from is None:
+        ckpt.set_aside_damaged(run.path)
+
+
+def align_run_files(run: RunDir, config: TrainConfig, images_seen: int, recorded_snapshots: list[int] | None) -> SnapshotStore:
+    """Cut log, snapshots and checkpoints back to `images_seen`, the point training continues from,
+    repairing a log line or a snapshot index that a kill or a full disk damaged (`recorded_snapshots`:
+    the checkpoint's copy of the snapshot index).
 
     After a kill they may run ahead of the newest checkpoint; after `--resume-from` an abandoned
     continuation follows it. Either way, what comes after is about to be trained again.
     (-1 for a new run: a run killed before its first checkpoint starts over from nothing.)
     """
-    ckpt.remove_temporary_files(run.path)
     for seen, path in ckpt.list_checkpoints(run.path):
         if seen > images_seen:
             path.unlink()
     run.truncate_log(images_seen)
-    snapshots = SnapshotStore.open_for_writing(run.path, config.noise_bank_size, config.model.size_px)
-    snapshots.truncate(images_seen)
-    return snapshots
+    return SnapshotStore.open_for_writing(run.path, config.noise_bank_size, config.model.size_px, images_seen, recorded_snapshots)

@@ -1,20 +1,31 @@
-"""The run directory's files other than checkpoints and snapshots: config, log, noise bank, charts.
+"""The run directory's files other than checkpoints and snapshots: config, log, noise bank, charts,
+and the record of the frame store the run learns from.
 
-Layout (docs/interfaces.md): `config.toml`, `log.jsonl`, `noise_bank.safetensors`, `checkpoints/`,
-`snapshots/`, `preview.png`, `loss.png`. Everything here is written by rank 0 only.
+Layout (docs/interfaces.md): `config.toml`, `log.jsonl`, `noise_bank.safetensors`, `store.json`,
+`checkpoints/`, `snapshots/`, `preview.png`, `loss.png`. Everything here is written by rank 0 only,
+each file replaced atomically (files.py) except the log, which is appended to and repaired at resume.
+
+The store is recorded resolved (config.toml) and by identity (`store.json`: genre, settings and the
+fingerprints of every source the run has trained on), so a run resumes from any working directory
+and a store that moved is recognised by its manifest, not its path.
 """
 
+import dataclasses
 import json
-import os
 import shutil
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 
+from vjgan.console import console, printable
 from vjgan.errors import RunError
+from vjgan.files import atomic_path, partial_path, write_atomic, writing
+from vjgan.footage.store import read_manifest
 from vjgan.plot import line_chart_png
 from vjgan.train.config import TrainConfig, read_config_toml, run_setting_changes, write_config_toml
+
+STORE_RECORD = "store.json"
 
 
 class RunDir:
@@ -25,6 +36,7 @@ class RunDir:
         self.noise_bank_path = self.path / "noise_bank.safetensors"
         self.preview_path = self.path / "preview.png"
         self.loss_plot_path = self.path / "loss.png"
+        self.store_record_path = self.path / STORE_RECORD
 
     def prepare(self, config: TrainConfig, force: bool, settings_may_change: bool) -> None:
         """Create (or re-open) the run for `config`; a run made with other settings is refused.
@@ -34,7 +46,8 @@ class RunDir:
         """
         self._check_writable()
         if self.config_path.exists():
-            changes = run_setting_changes(read_config_toml(self.config_path), config)
+            stored = read_config_toml(self.config_path)
+            changes = run_setting_changes(stored, config)
             if force:
                 self._start_over()
             elif changes and not settings_may_change:
@@ -42,7 +55,10 @@ class RunDir:
                     f"{self.config_path}: this run was created with other settings ({'; '.join(changes)}); "
                     "re-run with the run's settings, use another --run directory, or --force to start it over"
                 )
+            elif Path(stored.store).resolve() != Path(config.store).resolve():
+                console.print(self.check_moved_store(Path(config.store), stored.store), markup=False, soft_wrap=True)
         write_config_toml(config, self.config_path)
+        self._record_store(Path(config.store))
 
     def _check_writable(self) -> None:
         probe = self.path / ".write-test"
@@ -57,38 +73,85 @@ class RunDir:
         """Delete what a previous run with this name wrote (and nothing else found in the folder)."""
         for folder in ("checkpoints", "snapshots"):
             shutil.rmtree(self.path / folder, ignore_errors=True)
-        for path in (self.config_path, self.log_path, self.noise_bank_path, self.preview_path, self.loss_plot_path):
+        for path in (*self._own_files(), self.store_record_path):
             path.unlink(missing_ok=True)
 
+    def _own_files(self) -> tuple[Path, ...]:
+        return (self.config_path, self.log_path, self.noise_bank_path, self.preview_path, self.loss_plot_path)
+
+    def remove_leftovers(self) -> None:
+        """Half-written files of a killed process beside the run's own files (`.partial`; `.tmp` from older vjgan)."""
+        for path in (*self._own_files(), self.store_record_path, self.path / "snapshots" / "index.json"):
+            for leftover in (partial_path(path), path.with_name(path.name + ".tmp")):
+                leftover.unlink(missing_ok=True)
+
+    def check_moved_store(self, store: Path, recorded_path: str) -> str:
+        """The line accepting `store` as the run's store found at another path than `recorded_path`, checked by
+        its manifest: the same genre and settings, holding every source the run trained on; else RunError."""
+        try:
+            recorded = json.loads(self.store_record_path.read_text())
+        except (OSError, ValueError) as error:
+            raise RunError(
+                f"{store}: the run {self.path} was trained on the store {recorded_path} and cannot recognise it "
+                f"elsewhere ({self.store_record_path}: {getattr(error, 'strerror', None) or error}); give that store"
+            ) from None
+        found = store_identity(store)
+        differences = [name for name in ("genre", "settings") if found[name] != recorded[name]]
+        missing = set(recorded["fingerprints"]) - set(found["fingerprints"])
+        if missing:
+            differences.append(f"{len(missing)} of the run's {len(recorded['fingerprints'])} sources missing")
+        if differences:
+            raise RunError(
+                f"{store}: not the store the run {self.path} was trained on ({recorded_path}): "
+                f"{', '.join(differences)} differ; give that store, or train another --run"
+            )
+        return printable(f"{store}: the run's store, moved from {recorded_path} (same genre, settings and sources)")
+
+    def _record_store(self, store: Path) -> None:
+        """store.json: the store's identity, with every source the run has trained on in any session."""
+        identity = store_identity(store)
+        if self.store_record_path.exists():
+            try:
+                earlier = json.loads(self.store_record_path.read_text())["fingerprints"]
+            except (OSError, ValueError, KeyError):
+                earlier = []
+            identity["fingerprints"] = sorted(set(identity["fingerprints"]) | set(earlier))
+        write_atomic(self.store_record_path, json.dumps(identity, indent=1, ensure_ascii=False), "the run's store record")
+
     def append_log(self, record: dict) -> None:
-        with open(self.log_path, "a") as file:
+        with writing(self.log_path, "the training log"), open(self.log_path, "a") as file:
             file.write(json.dumps(record) + "\n")
 
     def read_log(self) -> list[dict]:
-        """Complete records of log.jsonl (a line cut short by a killed process is dropped)."""
+        """Complete records of log.jsonl (a line cut short by a killed process or a full disk is dropped)."""
+        return self._read_log_lines()[0]
+
+    def _read_log_lines(self) -> tuple[list[dict], int]:
+        """(complete records, lines that are not one)."""
         if not self.log_path.exists():
-            return []
-        records = []
-        for line in self.log_path.read_text().splitlines():
+            return [], 0
+        records, damaged = [], 0
+        for line in self.log_path.read_bytes().splitlines():
             try:
                 records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return records
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                damaged += 1
+        return records, damaged
 
     def truncate_log(self, images_seen: int) -> None:
-        """Keep the records up to `images_seen`: those after it belong to training a resume repeats."""
-        kept = [record for record in self.read_log() if record["images_seen"] <= images_seen]
-        temporary = self.log_path.with_name(self.log_path.name + ".tmp")
-        temporary.write_text("".join(json.dumps(record) + "\n" for record in kept))
-        os.replace(temporary, self.log_path)
+        """Keep the records up to `images_seen`: those after it belong to training a resume repeats.
+        Lines cut short (a kill or a full disk during an append) are dropped, and said so in one line."""
+        records, damaged = self._read_log_lines()
+        if damaged:
+            console.print(f"{self.log_path}: {damaged} damaged line(s) dropped (a write cut short)", markup=False, soft_wrap=True)
+        kept = [record for record in records if record["images_seen"] <= images_seen]
+        write_atomic(self.log_path, "".join(json.dumps(record) + "\n" for record in kept), "the training log")
 
     def write_noise_bank(self, noise_bank: torch.Tensor) -> None:
         """The bank (N, z_dim) in Gaussian space (convert with `latent_from_gaussian`), for renderers
         that want to start from the faces the run's snapshots show."""
-        temporary = self.noise_bank_path.with_name(self.noise_bank_path.name + ".tmp")
-        save_file({"noise_bank": noise_bank.detach().cpu().contiguous()}, str(temporary))
-        os.replace(temporary, self.noise_bank_path)
+        with atomic_path(self.noise_bank_path, "the noise bank") as partial:
+            save_file({"noise_bank": noise_bank.detach().cpu().contiguous()}, str(partial))
 
     def write_loss_plot(self) -> None:
         records = self.read_log()
@@ -98,3 +161,15 @@ class RunDir:
             "G loss": (images, [record["g_loss"] for record in records]),
         }
         line_chart_png(self.loss_plot_path, series, f"{self.path.name}: losses", "images seen", "loss")
+
+
+def store_identity(store: Path) -> dict:
+    """What recognises a frame store wherever it lies: its genre, settings and sources' fingerprints."""
+    manifest = read_manifest(Path(store))
+    settings = {name: list(value) if isinstance(value, tuple) else value for name, value in dataclasses.asdict(manifest.settings).items()}
+    return {
+        "path": str(Path(store).resolve()),
+        "genre": manifest.genre,
+        "settings": settings,
+        "fingerprints": sorted({shard.fingerprint for shard in manifest.shards}),
+    }
