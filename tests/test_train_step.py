@@ -57,7 +57,7 @@ def test_cuda_graph_is_refused_under_torchrun(store):
     world = World(rank=0, size=2, device=torch.device("cpu"))
     with pytest.raises(RunError, match="--cuda-graph"):
         TrainStep(build_networks(dataclasses.replace(config, cuda_graph=False), World(0, 1, world.device)),
-                  torch.zeros(1, 32, 32, 3, dtype=torch.uint8), 4, config, {}, world, None)
+                  torch.zeros(1, 32, 32, 3, dtype=torch.uint8), 4, config, [], world, None)
 
 
 def test_cuda_graph_is_a_session_setting_a_run_resumes_with(store, reference, tmp_path):

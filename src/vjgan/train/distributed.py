@@ -1,12 +1,13 @@
 """Data-parallel training under torchrun, and the same code as a no-op in a single process.
 
-Each rank samples its own share of every batch and computes its own gradients; one all-reduce per
-network per step averages them, so every rank applies the same Adam update and the weights stay
-identical. This is DDP's maths without its module wrapper: a GAN step runs D several times per
-backward and freezes D's weights during G's step, which DDP's hooks do not allow. BatchNorm stays
-per rank (as in the reference DCGAN, each rank normalises over its own share of the batch); its
-running statistics, used only by the EMA generator at snapshot time, are averaged before snapshots
-and checkpoints so that every rank holds the same model.
+Every batch is split into the run's batch shards (see `train.state`: one per rank when the run was
+made); each rank computes the gradients of the shards it holds, summed, and one all-reduce per network
+per step turns them into the mean over all shards, so every rank applies the same Adam update and the
+weights stay identical. This is DDP's maths without its module wrapper: a GAN step runs D several
+times per backward and freezes D's weights during G's step, which DDP's hooks do not allow. BatchNorm
+stays per shard (as in the reference DCGAN, each rank normalises over its own share of the batch);
+its running statistics, used only by the EMA generator at snapshot time, are averaged over shards
+before snapshots and checkpoints so that every rank holds the same model.
 
 torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; gloo carries the traffic on CPU, nccl on CUDA.
 """
@@ -51,26 +52,35 @@ def stop_world(world: World) -> None:
         dist.destroy_process_group()
 
 
-def average_gradients(parameters: Iterable[torch.nn.Parameter], world: World) -> None:
-    """Replace each rank's gradients by the mean over ranks, in one all-reduce."""
-    if world.size == 1:
+def average_gradients(parameters: Iterable[torch.nn.Parameter], world: World, held_shards: int) -> None:
+    """Replace the gradients, each rank's sum over the `held_shards` shards it holds (as many on every
+    rank), by the mean over all shards, in one all-reduce. Two shards sum as a + b whether one rank
+    holds both or two ranks one each, so the mean is bit for bit the same either way."""
+    if world.size * held_shards == 1:
         return
     grads = [p.grad for p in parameters if p.grad is not None]
     flat = torch.cat([g.reshape(-1) for g in grads])  # (total parameters,)
-    dist.all_reduce(flat)
-    flat /= world.size
+    shard_sum_to_mean(flat, world.size * held_shards, world)
     for grad, averaged in zip(grads, flat.split([g.numel() for g in grads])):
         grad.copy_(averaged.view_as(grad))
 
 
-def average_buffers(module: torch.nn.Module, world: World) -> None:
-    """Mean of the floating-point buffers (BatchNorm running statistics) over ranks."""
-    if world.size == 1:
-        return
-    for buffer in module.buffers():
-        if buffer.is_floating_point():
-            dist.all_reduce(buffer)
-            buffer /= world.size
+def average_buffers(per_shard: list[list[torch.Tensor]], world: World) -> None:
+    """Mean over all shards of each floating-point buffer (BatchNorm running statistics), given the buffers
+    of the shards this rank holds, position by position; written into the first shard's, in place."""
+    for same_buffer in zip(*per_shard):
+        total = same_buffer[0]
+        if total.is_floating_point():
+            for other in same_buffer[1:]:
+                total += other
+            shard_sum_to_mean(total, world.size * len(per_shard), world)
+
+
+def shard_sum_to_mean(local_sum: torch.Tensor, shard_count: int, world: World) -> None:
+    """This rank's sum over its shards becomes, in place, the mean over all `shard_count` shards."""
+    if world.size > 1:
+        dist.all_reduce(local_sum)
+    local_sum /= shard_count
 
 
 def broadcast_module(module: torch.nn.Module, world: World) -> None:

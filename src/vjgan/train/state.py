@@ -2,12 +2,20 @@
 and how all of it goes into a checkpoint and comes back out.
 
 Everything random is drawn from seeds derived from the run's one seed: the initial weights and the
-noise bank identically on every rank and device, and per rank one torch.Generator per kind of
+noise bank identically on every rank and device, and per batch shard one torch.Generator per kind of
 choice. Their states are saved with the weights, so a resumed run continues the same sequences.
+
+Batch shards: a run splits every batch into a fixed number of shards, chosen when it is made (its number
+of ranks then) and kept for its life. Each shard has its own random streams and its own BatchNorm
+statistics, and is computed on its own (forward, loss and backward), so a process may hold one shard or
+several: rank r holds shards r, r + ranks, ... and the step averages gradients over all shards. A run
+made on 2 ranks therefore continues identically on 2 ranks or on 1; only a number of ranks that cannot
+hold whole, equal shares of its shards (1 shard on 2 ranks, 2 on 4, 3 on 2) splits the batch afresh.
 """
 
 import copy
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +29,7 @@ from vjgan.train.config import TrainConfig, config_to_dict
 from vjgan.train.distributed import World, any_rank, average_buffers, broadcast_module, gather_tensors
 from vjgan.train.rundir import RunDir
 
-STREAMS = ("batch", "latent", "augment")  # one random generator per kind of choice, per rank
+STREAMS = ("batch", "latent", "augment")  # one random generator per kind of choice, per batch shard
 NOISE_BANK_STREAM = len(STREAMS)  # the bank is drawn once, the same on every rank and device
 WEIGHTS_STREAM = len(STREAMS) + 1  # initial weights, the same on every rank and device
 
@@ -35,6 +43,9 @@ class Networks:
     opt_d: torch.optim.Optimizer
     G_forward: torch.nn.Module  # G, or G compiled (same weights)
     D_forward: torch.nn.Module
+    # Where this process holds several batch shards: each one's own buffers (G's, then D's: BatchNorm
+    # statistics, spectral-norm vectors), loaded into G and D while that shard runs. Empty for one shard.
+    shard_buffers: list[list[torch.Tensor]] = field(default_factory=list)
 
 
 @dataclass
@@ -63,18 +74,55 @@ def build_networks(config: TrainConfig, world: World) -> Networks:
     return Networks(G, G_ema, D, opt_g, opt_d, G_forward, D_forward)
 
 
-def stream_seed(seed: int, stream: int, rank: int = 0) -> int:
-    """Independent 63-bit seeds for each (run seed, stream, rank), via numpy's SeedSequence."""
-    return int(np.random.SeedSequence([seed, stream, rank]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+def stream_seed(seed: int, stream: int, shard: int = 0) -> int:
+    """Independent 63-bit seeds for each (run seed, stream, batch shard), via numpy's SeedSequence."""
+    return int(np.random.SeedSequence([seed, stream, shard]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
-def make_streams(seed: int, world: World) -> dict[str, torch.Generator]:
+def make_streams(seed: int, world: World) -> list[dict[str, torch.Generator]]:
+    """The streams of the batch shards this rank holds in a new run: one shard per rank, its own.
+    (`restore_checkpoint` lays out those of the checkpoint's shards instead.)"""
+    return [fresh_streams(seed, world.rank, world.device)]
+
+
+def fresh_streams(seed: int, shard: int, device: torch.device, images_seen: int = 0) -> dict[str, torch.Generator]:
+    """A shard's streams seeded from the run's seed, the shard and the images seen (0 in a new run)."""
     streams = {}
     for index, name in enumerate(STREAMS):
-        generator = torch.Generator(world.device)
-        generator.manual_seed(stream_seed(seed, index, world.rank))
-        streams[name] = generator
+        streams[name] = torch.Generator(device)
+        streams[name].manual_seed(stream_seed(seed, index, shard) ^ images_seen)
     return streams
+
+
+def batch_shard_count(saved_count: int, batch_size: int, world: World) -> int:
+    """The shards a resumed run splits its batches into: those it was made with where every rank can
+    hold an equal number of whole ones, else one per rank (the batch is then split afresh)."""
+    if saved_count % world.size == 0 and batch_size % saved_count == 0:
+        return saved_count
+    return world.size
+
+
+def held_shards(shard_count: int, rank: int, ranks: int) -> list[int]:
+    """The batch shards `rank` holds: rank, rank + ranks, rank + 2 ranks, ..."""
+    return list(range(rank, shard_count, ranks))
+
+
+@contextmanager
+def shard_statistics(nets: Networks, position: int):
+    """G and D run with the buffers of this process's `position`-th shard, updated in place as that
+    shard's own rank would update them (nothing to swap where the process holds one shard)."""
+    if not nets.shard_buffers:
+        yield
+        return
+    live, own = [*nets.G.buffers(), *nets.D.buffers()], nets.shard_buffers[position]
+    copy_tensors(live, own)
+    yield
+    copy_tensors(own, live)
+
+
+def copy_tensors(targets, sources) -> None:
+    for target, source in zip(targets, sources):
+        target.copy_(source)
 
 
 def draw_noise_bank(config: TrainConfig) -> torch.Tensor:
@@ -87,13 +135,20 @@ def draw_noise_bank(config: TrainConfig) -> torch.Tensor:
     return torch.randn(config.noise_bank_size, config.model.z_dim, generator=generator)
 
 
+@torch.no_grad()
 def share_batchnorm_statistics(nets: Networks, world: World) -> None:
-    """Average G's per-rank BatchNorm statistics and hand them to EMA-G, so every rank holds one model."""
-    if world.size > 1:
-        average_buffers(nets.G, world)
-        with torch.no_grad():
-            for ema_buffer, buffer in zip(nets.G_ema.buffers(), nets.G.buffers()):
-                ema_buffer.copy_(buffer)
+    """Average G's BatchNorm statistics over all batch shards and hand them to EMA-G and to every shard, so
+    every rank holds one model. G and D then hold this process's first shard's buffers (what rank 0 saves)."""
+    if world.size == 1 and not nets.shard_buffers:
+        return
+    g_count = len(list(nets.G.buffers()))
+    per_shard = [own[:g_count] for own in nets.shard_buffers] or [list(nets.G.buffers())]
+    average_buffers(per_shard, world)  # into the first shard's
+    for own in per_shard[1:]:
+        copy_tensors(own, per_shard[0])
+    if nets.shard_buffers:
+        copy_tensors([*nets.G.buffers(), *nets.D.buffers()], nets.shard_buffers[0])
+    copy_tensors(nets.G_ema.buffers(), nets.G.buffers())
 
 
 def diverged_error(run: RunDir, images_seen: int, what: str) -> RunError:
@@ -123,11 +178,13 @@ def save_checkpoint(run, config, nets: Networks, streams, noise_bank, counters: 
         **ckpt.optimizer_tensors("opt_d", nets.opt_d),
         "noise_bank": noise_bank,
     }
-    per_rank = {f"rng.{name}": generator.get_state() for name, generator in streams.items()}
-    per_rank["loss_sums"] = loss_sums
-    for name, tensor in per_rank.items():
-        for rank, rank_tensor in enumerate(gather_tensors(tensor, world)):
-            tensors[f"{name}.rank{rank}"] = rank_tensor
+    for name in STREAMS:  # rng.<stream>.rank<s>: shard s (named for the rank that held it in the first session)
+        held_states = torch.stack([shard[name].get_state() for shard in streams])  # (held shards, state bytes)
+        for rank, states in enumerate(gather_tensors(held_states, world)):
+            for shard, state in zip(held_shards(len(streams) * world.size, rank, world.size), states):
+                tensors[f"rng.{name}.rank{shard}"] = state
+    for rank, rank_sums in enumerate(gather_tensors(loss_sums, world)):  # loss_sums.rank<r>: rank r's window
+        tensors[f"loss_sums.rank{rank}"] = rank_sums
     metadata = {
         "config": config_to_dict(config),
         "counters": vars(counters),
@@ -141,12 +198,15 @@ def save_checkpoint(run, config, nets: Networks, streams, noise_bank, counters: 
         ckpt.write_checkpoint(run.path, tensors, metadata)
 
 
-def restore_checkpoint(path: Path, config: TrainConfig, nets: Networks, streams, world: World):
-    """Load a checkpoint into the networks and streams; returns (counters, loss_sums, noise_bank).
+def restore_checkpoint(path: Path, config: TrainConfig, nets: Networks, streams: list, world: World):
+    """Load a checkpoint into the networks and `streams` (this rank's list, laid out afresh in place for the
+    batch shards it holds now); returns (counters, loss_sums, noise_bank).
 
     Resuming on another number of ranks, or on another kind of device (CPU and CUDA random states differ
-    in kind and size), is allowed: streams the checkpoint has no usable state for are seeded afresh from
-    the run's seed, their rank and the images seen.
+    in kind and size), is allowed. The run keeps its shards where every rank can hold an equal number of
+    them, and continues exactly; otherwise (see `batch_shard_count`) its batches are split one shard per
+    rank from here. Streams the checkpoint has no usable state for are seeded afresh from the run's seed,
+    their shard and the images seen.
     """
     tensors, metadata = ckpt.read_checkpoint(path, world.device)
     for prefix in ("G", "G_ema", "D"):
@@ -154,13 +214,39 @@ def restore_checkpoint(path: Path, config: TrainConfig, nets: Networks, streams,
     ckpt.load_optimizer(nets.opt_g, tensors, "opt_g")
     ckpt.load_optimizer(nets.opt_d, tensors, "opt_d")
     counters = Counters(**metadata["counters"])
-    for index, (name, generator) in enumerate(streams.items()):
-        state = tensors.get(f"rng.{name}.rank{world.rank}")
-        if state is not None and state.numel() == generator.get_state().numel():
-            generator.set_state(state.cpu())
-        else:
-            if state is not None and index == 0 and world.is_main:
-                console.print(f"{path.name}: random streams saved on another kind of device; they restart from the seed")
-            generator.manual_seed(stream_seed(config.seed, index, world.rank) ^ counters.images_seen)
-    loss_sums = tensors.get(f"loss_sums.rank{world.rank}", torch.zeros(2, device=world.device))
+    saved_shards = saved_rows(tensors, f"rng.{STREAMS[0]}")
+    shard_count = batch_shard_count(saved_shards, config.batch_size, world)
+    shards = held_shards(shard_count, world.rank, world.size)
+    streams[:] = [fresh_streams(config.seed, shard, world.device, counters.images_seen) for shard in shards]
+    if shard_count != saved_shards:
+        if world.is_main:
+            console.print(f"{path.name}: a run of {saved_shards} batch shard(s) (its first session's ranks) goes on "
+                          f"over {world.size} rank(s): each batch is split {shard_count} ways from here, with fresh "
+                          "random streams")
+    elif not load_stream_states(dict(zip(shards, streams)), tensors) and world.is_main:
+        console.print(f"{path.name}: random streams saved on another kind of device; they restart from the seed")
+    live = [*nets.G.buffers(), *nets.D.buffers()]
+    nets.shard_buffers = [[buffer.clone() for buffer in live] for _ in streams] if len(streams) > 1 else []
+    loss_rows = [tensors[f"loss_sums.rank{rank}"] for rank in range(saved_rows(tensors, "loss_sums"))]
+    # each rank's row is the mean over its shards: another number of ranks carries on from their mean
+    loss_sums = loss_rows[world.rank] if len(loss_rows) == world.size else torch.stack(loss_rows).mean(0)
     return counters, loss_sums, tensors["noise_bank"]
+
+
+def saved_rows(tensors: dict[str, torch.Tensor], name: str) -> int:
+    """How many `<name>.rank<i>` tensors a checkpoint holds (one per batch shard, or per rank)."""
+    return sum(key.startswith(f"{name}.rank") for key in tensors)
+
+
+def load_stream_states(streams: dict[int, dict[str, torch.Generator]], tensors) -> bool:
+    """Set each shard's streams to their saved states; False where those are of another kind of device
+    (another size), which leaves them as seeded."""
+    usable = True
+    for shard, shard_streams in streams.items():
+        for name, generator in shard_streams.items():
+            state = tensors[f"rng.{name}.rank{shard}"]
+            if state.numel() == generator.get_state().numel():
+                generator.set_state(state.cpu())
+            else:
+                usable = False
+    return usable

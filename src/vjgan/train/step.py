@@ -18,13 +18,14 @@ from vjgan.model.networks import Generator, sample_latents
 from vjgan.train.config import TrainConfig
 from vjgan.train.distributed import World, average_gradients
 from vjgan.train.hardware import autocast_dtype, pick_device
-from vjgan.train.state import Networks, build_networks, make_streams
+from vjgan.train.state import Networks, build_networks, make_streams, shard_statistics
 
 GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuDNN autotuning, Adam's lazy state)
 
 
 class TrainStep:
-    """`step(images_seen)` runs one step and returns this rank's (D loss, G loss) as a (2,) device tensor.
+    """`step(images_seen)` runs one step and returns this rank's (D loss, G loss) as a (2,) device tensor,
+    the mean over the batch shards it holds (`streams`, one dict per shard; `rank_batch` images in all).
 
     With `config.cuda_graph` on CUDA, the first `GRAPH_WARMUP_STEPS` calls run eagerly on a side stream,
     the next one records the step into a CUDA graph, and every call from then on replays it. The
@@ -72,7 +73,7 @@ class TrainStep:
 
     def _capture(self) -> None:
         graph = torch.cuda.CUDAGraph()
-        for generator in self.streams.values():
+        for generator in (generator for shard in self.streams for generator in shard.values()):
             graph.register_generator_state(generator)  # replays advance each stream, as eager steps would
         self.nets.opt_d.zero_grad(set_to_none=True)  # the graph's backward passes allocate the gradients
         self.nets.opt_g.zero_grad(set_to_none=True)
@@ -100,40 +101,51 @@ def train_step(nets: Networks, frames, rank_batch, config, streams, world, amp_d
                source_spans=None) -> torch.Tensor:
     """One optimisation step; returns this rank's (D loss, G loss) as a (2,) tensor left on the device.
 
+    Each batch shard this rank holds (`streams`, one dict of random streams per shard) is sampled,
+    normalised and differentiated on its own, as if it were a rank of its own; gradients add up over
+    the shards and `average_gradients` makes them the mean over all the run's shards.
     `ema_decay` is EMA-G's decay for this step as a 0-dim tensor on the device (see `update_ema`).
     `source_spans` (from `load_frames`) balances the real frames over sources; None draws them uniformly.
     """
-    # sample
-    real = sample_real(frames, rank_batch, config.flip, streams["batch"], source_spans)  # (b, 3, H, W) in [-1, 1]
-    z = sample_latents(rank_batch, config.model.z_dim, config.model.latent, streams["latent"])  # (b, z_dim)
+    shard_batch = rank_batch // len(streams)
     # no autocast weight cache: a CUDA graph must not record casts of a cache it does not own
     autocast = torch.autocast(world.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None,
                               cache_enabled=False)
 
     # D step: real frames should score high, G's frames (detached: D's step must not move G) low
-    with autocast:
-        fake = nets.G_forward(z)  # (b, 3, H, W)
-        real_scores = nets.D_forward(diff_augment(real, config.augment, streams["augment"]))  # (b,)
-        fake_scores = nets.D_forward(diff_augment(fake.detach(), config.augment, streams["augment"]))  # (b,)
-        loss_d = d_loss(config.loss, real_scores, fake_scores)
     nets.opt_d.zero_grad(set_to_none=True)
-    loss_d.backward()
-    average_gradients(nets.D.parameters(), world)
+    fakes, d_losses = [], []
+    for position, shard in enumerate(streams):
+        # sample
+        real = sample_real(frames, shard_batch, config.flip, shard["batch"], source_spans)  # (b, 3, H, W) in [-1, 1]
+        z = sample_latents(shard_batch, config.model.z_dim, config.model.latent, shard["latent"])  # (b, z_dim)
+        with shard_statistics(nets, position), autocast:
+            fake = nets.G_forward(z)  # (b, 3, H, W)
+            real_scores = nets.D_forward(diff_augment(real, config.augment, shard["augment"]))  # (b,)
+            fake_scores = nets.D_forward(diff_augment(fake.detach(), config.augment, shard["augment"]))  # (b,)
+            loss_d = d_loss(config.loss, real_scores, fake_scores)
+        loss_d.backward()  # adds this shard's gradients to the others'
+        fakes.append(fake)
+        d_losses.append(loss_d.detach().float())
+    average_gradients(nets.D.parameters(), world, len(streams))
     nets.opt_d.step()
 
     # G step: the same frames should now score high; D is frozen so its weight gradients are skipped
     nets.D.requires_grad_(False)
-    with autocast:
-        loss_g = g_loss(config.loss, nets.D_forward(diff_augment(fake, config.augment, streams["augment"])))
     nets.opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
+    g_losses = []
+    for position, (shard, fake) in enumerate(zip(streams, fakes)):
+        with shard_statistics(nets, position), autocast:
+            loss_g = g_loss(config.loss, nets.D_forward(diff_augment(fake, config.augment, shard["augment"])))
+        loss_g.backward()
+        g_losses.append(loss_g.detach().float())
     nets.D.requires_grad_(True)
-    average_gradients(nets.G.parameters(), world)
+    average_gradients(nets.G.parameters(), world, len(streams))
     nets.opt_g.step()
 
     # EMA
     update_ema(nets.G_ema, nets.G, ema_decay)
-    return torch.stack([loss_d.detach().float(), loss_g.detach().float()])
+    return torch.stack([torch.stack(d_losses), torch.stack(g_losses)], dim=1).mean(0)  # (held shards, 2) -> (2,)
 
 
 def sample_real(frames: torch.Tensor, count: int, flip: bool, generator: torch.Generator, source_spans=None) -> torch.Tensor:
