@@ -1,6 +1,7 @@
 """footage/decode.py and geometry.py: real files of many codecs made with PyAV, decoded back."""
 
 import os
+from pathlib import Path
 import tracemalloc
 from fractions import Fraction
 
@@ -308,3 +309,64 @@ def test_unusable_files_raise_one_line_errors_naming_the_file(tmp_path, kind, re
         probe(path)
     message = str(caught.value)
     assert message.startswith(f"{path}: ") and reason in message and "\n" not in message
+
+
+# -- damage in the middle: the frames after it are kept -------------------------------------------------
+
+
+def damage_bytes(path, fraction: float, length_bytes: int = 64):
+    """Overwrite `length_bytes` at `fraction` of the file with a fixed pattern (a real bit-damaged file)."""
+    data = bytearray(path.read_bytes())
+    start = int(len(data) * fraction)
+    data[start : start + length_bytes] = bytes(range(length_bytes))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_an_mkv_damaged_in_the_middle_keeps_the_frames_after_the_damage_and_says_what_was_skipped(tmp_path):
+    """Matroska skips to the next cluster after bad data (clusters of 0.7 s here; cameras write a few seconds)."""
+    path = write_video(tmp_path / "hit.mkv", numbered_frames(60), options={**LOSSLESS, "g": "10"},
+                       container_options={"cluster_time_limit": "700"})  # fmt: skip
+    damage_bytes(path, 0.45)
+    with open_video(path) as video:
+        numbers = frame_numbers(video.frames(None, 16, "center"))
+    assert numbers[-1] == 59 and 30 <= len(numbers) < 60  # the end is there, a cluster's worth is not
+    assert numbers == sorted(numbers) and numbers[:5] == [0, 1, 2, 3, 4]
+    assert not video.ending.truncated and video.ending.note.startswith("damaged: skipped ")
+    assert "s of video; kept the frames before and after the damage" in video.ending.note
+
+
+def write_video_with_audio(path, frames):
+    """An mp4 with a silent AAC track beside the video, so the muxer interleaves them in many chunks."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=30, options={**LOSSLESS, "g": "10"})
+        video.width, video.height, video.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        audio = container.add_stream("aac", rate=8000)
+        silence = av.AudioFrame.from_ndarray(np.zeros((1, 8000 * len(frames) // 30), np.float32), format="fltp", layout="mono")
+        silence.sample_rate, silence.pts = 8000, 0
+        for frame in frames:
+            container.mux(video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
+        container.mux([*audio.encode(silence), *video.encode(), *audio.encode()])
+    return path
+
+
+def test_an_mp4_whose_index_points_a_chunk_past_the_end_keeps_the_frames_after_it(tmp_path):
+    """FFmpeg's mp4 reader takes a chunk placed past the end of the file for the end of the video; the
+    frames whose chunks follow are read all the same."""
+    path = write_video_with_audio(tmp_path / "index.mp4", numbered_frames(60))
+    data = bytearray(path.read_bytes())
+    table = data.find(b"stco")  # the video track's chunk offsets: version/flags, count, offsets
+    chunks = int.from_bytes(data[table + 8 : table + 12], "big")
+    middle = table + 12 + 4 * (chunks // 2)
+    data[middle : middle + 4] = (0xFFFFFF00).to_bytes(4, "big")
+    path.write_bytes(bytes(data))
+    with open_video(path) as video:
+        numbers = frame_numbers(video.frames(None, 16, "center"))
+    assert numbers[-1] == 59 and 40 <= len(numbers) < 60 and numbers == sorted(numbers)
+    assert not video.ending.truncated and "unreadable stretch" in video.ending.note
+
+
+def test_a_relative_name_that_looks_like_a_url_is_read_as_a_file(tmp_path, monkeypatch):
+    write_video(tmp_path / "http:clip.mp4", gradient_frames(3, 32, 24))
+    monkeypatch.chdir(tmp_path)
+    assert len(list(iter_frames(Path("http:clip.mp4"), None, 16, "center"))) == 3

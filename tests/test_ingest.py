@@ -259,3 +259,18 @@ def test_a_genre_name_must_be_a_plain_folder_name(tmp_path):
         with pytest.raises(FootageError, match="plain folder name"):
             ingest(tmp_path / "flat", tmp_path / "data", TINY, genre=name)
     assert not (tmp_path / "data").exists() and not os.path.exists(tmp_path / "escape")
+
+
+def test_a_name_that_is_not_utf8_is_stored_with_its_neighbours_and_round_trips(tmp_path):
+    """Issue 12, repro 1: `caf\\xe9.mp4` (Latin-1 bytes) between two good files; all three are stored."""
+    genre = tmp_path / "footage" / "g"
+    latin1 = os.fsdecode(b"caf\xe9.mp4")
+    for index, name in enumerate(("a.mp4", latin1, "z.mp4")):
+        clip(genre / name, 6, seed=index)
+    report = ingest(tmp_path / "footage", tmp_path / "data", TINY)
+    assert report.problems == [] and report.genres[0].files_added == 3
+    store = FrameStore.open(tmp_path / "data" / "g")
+    assert [shard.source for shard in store.shards] == ["a.mp4", latin1, "z.mp4"] and len(store) == 18
+    (tmp_path / "data" / "g" / "manifest.json").read_bytes().decode("utf-8")  # valid UTF-8 JSON
+    again = ingest(tmp_path / "footage", tmp_path / "data", TINY)
+    assert again.genres[0].files_skipped == 3 and again.genres[0].leftovers_removed == []

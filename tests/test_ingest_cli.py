@@ -108,7 +108,7 @@ def test_an_interrupted_ingest_leaves_a_consistent_store_and_the_next_run_comple
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:  # stop it mid-shard, after a finished one
-        if (store / "manifest.json").exists() and any(p.name.endswith(".part") for p in store.iterdir()):
+        if (store / "manifest.json").exists() and any(p.name.endswith(".partial") for p in store.iterdir()):
             break
         time.sleep(0.002)
     assert process.poll() is None, f"ingest ended before it could be interrupted: {process.communicate()[1][-2000:]}"
@@ -116,7 +116,7 @@ def test_an_interrupted_ingest_leaves_a_consistent_store_and_the_next_run_comple
     _, stderr = process.communicate(timeout=60)
     if stop_signal == signal.SIGINT:
         assert process.returncode == 130 and b"re-run the same command" in stderr
-        assert not any(p.name.endswith(".part") for p in store.iterdir())  # cleaned up on the way out
+        assert not any(p.name.endswith(".partial") for p in store.iterdir())  # cleaned up on the way out
 
     listed = json.loads((store / "manifest.json").read_text())["shards"]
     assert 1 <= len(listed) < 3

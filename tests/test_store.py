@@ -1,12 +1,13 @@
 """footage/store.py: shards written in a stream, an atomic manifest, memory-mapped reading."""
 
 import json
+import os
 import tracemalloc
 
 import numpy as np
 import pytest
 
-from vjgan.errors import StoreError
+from vjgan.errors import OutputError, StoreError
 from vjgan.footage.store import NPY_HEADER_BYTES, FrameStore, ShardInfo, ShardWriter, StoreSettings, StoreWriter, npy_header
 
 SETTINGS = StoreSettings((8, 8), 30.0, "center")
@@ -39,7 +40,7 @@ def test_a_streamed_shard_is_a_plain_npy_file(tmp_path):
     writer.commit()
     assert np.array_equal(np.load(tmp_path / "0001-a.npy"), frames)
     assert (tmp_path / "0001-a.npy").stat().st_size == NPY_HEADER_BYTES + frames.nbytes
-    assert not list(tmp_path.glob("*.part"))
+    assert not list(tmp_path.glob("*.partial"))
 
 
 @pytest.mark.parametrize("frames", [0, 7, 10**12])
@@ -165,11 +166,13 @@ def test_the_writer_refuses_a_store_made_with_other_settings(tmp_path):
 
 def test_the_writer_removes_what_an_interrupted_run_left(tmp_path):
     path = write_store(tmp_path / "g", [constant_frames(2, 1)])
-    (path / "0002-half.npy.part").write_bytes(b"\x93NUMPY half a shard")
+    (path / "0002-half.npy.partial").write_bytes(b"\x93NUMPY half a shard")
+    (path / "0002-older.npy.part").write_bytes(b"\x93NUMPY half a shard, named as before issue 12")
+    (path / "manifest.json.partial").write_text('{"half": ')
     (path / "0003-unlisted.npy").write_bytes(npy_header((0, 8, 8, 3)))  # renamed, manifest never updated
     (path / "notes.txt").write_text("mine")
     with StoreWriter(path, "g", SETTINGS) as writer:
-        assert writer.removed_leftovers == ["0002-half.npy.part", "0003-unlisted.npy"]
+        assert writer.removed_leftovers == ["0002-half.npy.partial", "0002-older.npy.part", "0003-unlisted.npy", "manifest.json.partial"]
         shard = writer.new_shard("next.mp4")
         assert shard.path.name == "0002-next.npy"
         shard.discard()
@@ -194,3 +197,51 @@ def test_shard_names_are_ascii_whatever_the_source_is_called(tmp_path):
         shard = writer.new_shard("Fête de la musique — été 2023.mov")
         assert shard.path.name == "0001-F_te_de_la_musique_t_2023.npy"
         shard.discard()
+
+
+def test_names_of_any_bytes_round_trip_through_a_valid_utf8_manifest(tmp_path):
+    """Names are whatever bytes the file system holds: Latin-1, newlines, quotes, a leading dash."""
+    names = [os.fsdecode(b"caf\xe9.mp4"), "line\nbreak.mp4", '-x "quoted" \'.mp4', "Fête — 夜.mp4", os.fsdecode(b"\xff" * 251 + b".mp4")]
+    genre = os.fsdecode(b"g\xe9nre")
+    with StoreWriter(tmp_path / genre, genre, SETTINGS) as writer:
+        for index, name in enumerate(names):
+            shard = writer.new_shard(name)
+            shard.append(constant_frames(1, index)[0])
+            writer.commit(shard, shard_info(name, f"sha256:{index}"))
+    text = (tmp_path / genre / "manifest.json").read_bytes().decode("utf-8")  # strict: valid UTF-8
+    document = json.loads(text)
+    assert document["genre"] == "g\\xe9nre" and document["genre_bytes"] == b"g\xe9nre".hex()
+    assert "source_bytes" not in document["shards"][1] and document["shards"][0]["source"] == "caf\\xe9.mp4"
+    store = FrameStore.open(tmp_path / genre)
+    assert store.genre == genre and [shard.source for shard in store.shards] == names
+    assert [os.fsencode(shard.source) for shard in store.shards][0] == b"caf\xe9.mp4"
+
+
+def test_a_manifest_the_disk_refuses_leaves_the_writer_as_the_manifest_on_disk(tmp_path):
+    """A real refusal (the manifest's temporary name is taken by a folder): the shard is not listed, the
+    writer does not count it, the next shard commits, and the unlisted file is removed at close."""
+    path = write_store(tmp_path / "g", [constant_frames(2, 1)])
+    before = (path / "manifest.json").read_bytes()
+    with StoreWriter(path, "g", SETTINGS) as writer:
+        (path / "manifest.json.partial").mkdir()
+        shard = writer.new_shard("refused.mp4")
+        shard.append(constant_frames(1, 7)[0])
+        with pytest.raises(OutputError, match="manifest.json: cannot write the frame store manifest"):
+            writer.commit(shard, shard_info("refused.mp4", "sha256:refused"))
+        assert (path / "manifest.json").read_bytes() == before and [s.source for s in writer.shards] == ["clip0.mp4"]
+        (path / "manifest.json.partial").rmdir()
+        shard = writer.new_shard("next.mp4")
+        shard.append(constant_frames(1, 9)[0])
+        writer.commit(shard, shard_info("next.mp4", "sha256:next"))
+    store = FrameStore.open(path)
+    assert [s.source for s in store.shards] == ["clip0.mp4", "next.mp4"] and list(store.all_frames()[:, 0, 0, 0]) == [1, 1, 9]
+    assert sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) == ["0001-clip0.npy", "0002-next.npy", "manifest.json"]
+
+
+def test_the_lock_is_taken_before_the_manifest_is_read(tmp_path):
+    """A second writer meets the lock first, whatever the store holds: it never reads a manifest being replaced."""
+    path = write_store(tmp_path / "g", [constant_frames(2, 1)])
+    with StoreWriter(path, "g", SETTINGS):
+        for settings in (SETTINGS, StoreSettings((8, 8), 24.0, "center")):
+            with pytest.raises(StoreError, match="another vjgan ingest is writing"):
+                StoreWriter(path, "g", settings)

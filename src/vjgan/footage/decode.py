@@ -7,10 +7,13 @@ Frames are resampled to the store's rate by presentation time the way `ffmpeg -r
 is sampled on an even clock. Frames are converted only when they are kept.
 
 Damaged files give what they can: a file cut short keeps the frames decoded before the cut and says
-it was truncated. Files that give nothing raise `FootageError` naming the file and the reason.
+it was truncated; damage in the middle (unreadable packets, a demuxer that fails or stops early on
+bad data) is skipped and the frames after it are kept, with a note of how many packets and seconds
+were lost. Files that give nothing raise `FootageError` naming the file and the reason.
 """
 
 import math
+import os
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -29,6 +32,11 @@ from vjgan.footage.geometry import FramePlan, fit, plan_frame
 # ~1 level of an exact area average at ~0.6 ms per 1080p frame (plain bilinear is 2-4 levels off).
 INTERPOLATION = Interpolation.AREA | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 FALLBACK_FRAME_SECONDS = Fraction(1, 25)  # a frame's length when the file says nothing (FFmpeg's default rate)
+# Demux passes in a row that give no packet before a damaged file is taken to end there: each pass after
+# a failure starts where the demuxer stands (past the bad sample or cluster), so this bounds the work on
+# a file that fails at every step (one cut short fails once per missing sample), and the loop always ends.
+MAX_FRUITLESS_DEMUX_PASSES = 16
+GAP_FRAMES = 1.5  # frames' worth of time between one frame's end and the next frame: video is missing there
 
 T = TypeVar("T")
 
@@ -123,9 +131,10 @@ class Video:
         self._container = open_container(self.path)
         try:
             self._stream = video_stream(self._container, self.path)
-            self._packets = self._container.demux(self._stream)
-            self._damaged_packets = 0
-            self._demux_error: str | None = None
+            self._damaged_packets = 0  # packets the decoder refused (skipped)
+            self._unreadable_stretches = 0  # times the demuxer failed or stopped before the end (skipped ahead)
+            self._demux_error: str | None = None  # the last demuxer failure, when nothing could be read after it
+            self._gap_seconds = Fraction(0)  # time missing between decoded frames (lost to damage)
             self._decoded_frames = self._decoded()
             self._first = next(self._decoded_frames, None)
             if self._first is None:
@@ -170,23 +179,69 @@ class Video:
     # -- decoding ---------------------------------------------------------------------------------
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
-        """Frames in presentation order; damaged packets are skipped, damaged container data ends it."""
-        while True:
-            try:
-                packet = next(self._packets)
-            except StopIteration:
-                return  # the demuxer's own flush packet has already drained the decoder
-            except (av.FFmpegError, OSError) as error:
-                self._demux_error = getattr(error, "strerror", None) or str(error)
+        """Frames in presentation order; damaged packets are skipped, and so is damaged container data.
+
+        PyAV's packet generator ends at the demuxer's first failure, and some demuxers take bad data
+        for the end of the file (an mp4 sample placed past its end). So a pass that ends before the
+        container's stated end is followed by another from where the demuxer stands, and when that
+        brings nothing new, by seeks to the next keyframe after the last packet read, each further
+        ahead (1 tick, then 1, 3, 7, ... packet durations: past a bad sample the seek may land on).
+        Passes that bring nothing new are bounded (MAX_FRUITLESS_DEMUX_PASSES), so a damaged file always ends.
+        The demuxer's end-of-stream (empty) packets are passed over: the decoder is drained at the end.
+        """
+        codec = self._stream.codec_context
+        last_pts, last_duration, fruitless_passes, seeks, resumed = None, 1, 0, 0, False
+        while fruitless_passes < MAX_FRUITLESS_DEMUX_PASSES:
+            if seeks:
+                yield from self._drain()
+                codec.flush_buffers()
+                try:
+                    self._container.seek(last_pts + 1 + last_duration * (2 ** (seeks - 1) - 1), backward=False, stream=self._stream)
+                except (av.FFmpegError, OSError):
+                    break
+            progress, ended_cleanly = False, False
+            packets = self._container.demux(self._stream)
+            while True:
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    ended_cleanly = True
+                    break
+                except (av.FFmpegError, OSError) as error:
+                    self._demux_error = getattr(error, "strerror", None) or str(error)
+                    break
+                if packet.size == 0 or (seeks and packet.pts is not None and packet.pts <= last_pts):
+                    continue  # an end-of-stream marker, or a packet read before the seek
+                progress, self._demux_error = True, None
+                last_pts = packet.pts if packet.pts is not None else last_pts
+                last_duration = packet.duration or last_duration
+                try:
+                    yield from packet.decode()
+                except av.FFmpegError:
+                    self._damaged_packets += 1
+            self._unreadable_stretches += progress and resumed  # frames came after the damage
+            if ended_cleanly and not self._ends_early(last_pts):
                 break
-            try:
-                yield from packet.decode()
-            except av.FFmpegError:
-                self._damaged_packets += 1
+            resumed = True
+            fruitless_passes = 0 if progress else fruitless_passes + 1
+            seeks = 0 if progress or last_pts is None else seeks + 1
+        yield from self._drain()
+
+    def _drain(self) -> Iterator[av.VideoFrame]:
+        """The frames still inside the decoder (threads hold a few)."""
         try:
-            yield from self._stream.codec_context.decode(None)  # frames still inside the decoder threads
+            yield from self._stream.codec_context.decode(None)
         except av.FFmpegError:
             self._damaged_packets += 1
+
+    def _ends_early(self, last_pts: int | None) -> bool:
+        """Whether the packets read stop well before the end the container states (so more may follow)."""
+        expected = expected_seconds(self._container, self._stream)
+        time_base = self._stream.time_base
+        if last_pts is None or not expected or not time_base:
+            return False
+        start = self._stream.start_time or 0
+        return float((last_pts - start) * time_base) < expected - max(0.5, 0.02 * expected)
 
     def _timed(self) -> Iterator[tuple[Fraction, Fraction, av.VideoFrame]]:
         """(presentation seconds, duration seconds, frame), filling in missing timestamps."""
@@ -200,6 +255,8 @@ class Video:
             else:
                 time_seconds = previous_end if previous_end is not None else Fraction(0)
             duration_seconds = frame.duration * time_base if frame.duration and time_base else default_seconds
+            if previous_end is not None and time_seconds - previous_end > GAP_FRAMES * duration_seconds:
+                self._gap_seconds += time_seconds - previous_end  # frames lost to damage (or a long hold)
             previous_end = time_seconds + duration_seconds
             if self._first_seconds is None:
                 self._first_seconds = time_seconds
@@ -248,14 +305,24 @@ class Video:
         if start is not None and self._stream.time_base and self._first_seconds is not None:
             decoded += float(self._first_seconds - start * self._stream.time_base)  # time before the first frame
         frame_seconds = 1 / self.info.fps if self.info.fps > 0 else float(FALLBACK_FRAME_SECONDS)
-        short = expected > 0 and decoded < expected - max(0.5, 0.02 * expected, 2 * frame_seconds)
-        truncated = short or self._demux_error is not None
+        tolerance_seconds = max(0.5, 0.02 * expected, 2 * frame_seconds)  # container rounding, a last frame's length
+        short = expected > 0 and decoded < expected - tolerance_seconds
+        truncated = short or self._demux_error is not None  # the demuxer failed for good before the end
+        gap_seconds = float(self._gap_seconds)
+        skipped = []
+        if self._damaged_packets:
+            skipped.append(f"{self._damaged_packets} damaged packet(s)")
+        if self._unreadable_stretches:
+            skipped.append(f"{self._unreadable_stretches} unreadable stretch(es) of the file")
+        if gap_seconds > (frame_seconds if skipped else tolerance_seconds):
+            skipped.append(f"{gap_seconds:.2f} s of video")
         note = None
         if truncated:
             of_expected = f" of {expected:.2f} s" if expected > 0 else ""
-            note = f"truncated: kept the frames decoded before the damage ({decoded:.2f} s{of_expected})"
-        elif self._damaged_packets:
-            note = f"damaged: {self._damaged_packets} packet(s) could not be decoded and were skipped"
+            note = f"truncated: kept the frames decoded before the damage ({decoded - gap_seconds:.2f} s{of_expected})"
+            note += f"; skipped {' and '.join(skipped)} on the way" if skipped else ""
+        elif skipped:
+            note = f"damaged: skipped {' and '.join(skipped)}; kept the frames before and after the damage"
         return Ending(truncated, decoded, expected, note)
 
     def _damage_detail(self) -> str:
@@ -273,7 +340,7 @@ def _prepend(first: T | None, rest: Iterator[T]) -> Iterator[T]:
 def open_container(path: Path) -> av.container.InputContainer:
     """Open `path` with FFmpeg, or say in one line why it is not a video."""
     try:
-        container = av.open(str(path), metadata_errors="replace")
+        container = av.open(ffmpeg_path(path), metadata_errors="replace")
     except PermissionError as error:
         raise unreadable(path, error) from None
     except (av.FFmpegError, OSError) as error:
@@ -284,6 +351,11 @@ def open_container(path: Path) -> av.container.InputContainer:
         container.close()
         raise FootageError(f"{path}: a still image, not a video; vjgan ingests video files")
     return container
+
+
+def ffmpeg_path(path: Path) -> str:
+    """`path` as FFmpeg must be given it: a relative name such as `a:b.mp4` would be read as protocol `a:`."""
+    return str(path) if path.is_absolute() else os.path.join(".", path)
 
 
 def is_mp4(path: Path) -> bool:

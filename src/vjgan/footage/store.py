@@ -1,11 +1,17 @@
 """The frame store: one genre's frames as uint8 `.npy` shards (one per source video) + `manifest.json`.
 
 Reading memory-maps the shards, so opening a 100k-frame store costs a manifest read and a `stat` per
-shard, and sampling touches only the frames drawn. Writing streams frames into a hidden `.part` file
+shard, and sampling touches only the frames drawn. Writing streams frames into `<shard>.partial`
 whose `.npy` header is filled in at the end; a shard gets its final name only when complete, and the
-manifest (replaced atomically) lists only finished shards. A run killed at any point thus leaves a
-consistent store; leftovers (`.part` files, shards the manifest never got to list) are removed when
-the store is next opened for writing. One writer at a time, by an advisory lock.
+manifest (replaced atomically) lists only finished shards. A run killed at any point, or refused a
+write by a full disk, thus leaves a consistent store; leftovers (`.partial` files, and `.part` ones of
+older versions, shards the manifest never got to list) are removed when the store is next opened for
+writing. One writer at a time, by an advisory lock taken before the manifest is read.
+
+Source and genre names are whatever bytes the file system allows. The manifest is UTF-8 JSON, so a
+name that is not valid UTF-8 (`caf\xe9.mp4` from an older system) is written twice: readable, with
+the bad bytes as `\xe9`, under "source", and exactly, as hex of its bytes, under "source_bytes"
+(likewise "genre_bytes"). Readers get back the `str` Python gave for the name (os.fsdecode's).
 
 A store thinned by `--dedup` (see dedup.py) keeps, next to each shard, `<shard>.times.npy`: the
 float32 presentation time of each kept frame, which is no longer `i / fps`. Without dedup, frames are
@@ -25,7 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from vjgan.console import printable
 from vjgan.errors import StoreError
+from vjgan.files import PARTIAL_SUFFIX, atomic_path, fsync_path, partial_path, write_atomic, writing
 from vjgan.footage.decode import FALLBACK_FRAME_SECONDS
 from vjgan.footage.geometry import format_size
 
@@ -33,7 +41,7 @@ MANIFEST = "manifest.json"
 FORMAT = "vjgan-frame-store"
 VERSION = 1
 LOCK = ".lock"
-PART_SUFFIX = ".part"
+OLD_PART_SUFFIX = ".part"  # what versions before issue 12 called a shard being written; removed as a leftover
 NPY_HEADER_BYTES = 128  # fixed, so the frame count can be written after the frames
 NPY_MAGIC = b"\x93NUMPY\x01\x00"  # .npy format version 1.0
 SHARD_NAME = re.compile(r"\d{4,}-[A-Za-z0-9_.]*\.npy")  # times files (`<stem>.times.npy`) match it too
@@ -61,6 +69,23 @@ def nominal_fps(store_fps: float | None, source_fps: float) -> float:
     return store_fps or source_fps or 1 / float(FALLBACK_FRAME_SECONDS)
 
 
+def name_fields(key: str, name: str) -> dict[str, str]:
+    """`{key: name}` for the manifest, plus `{key_bytes: hex}` when the name's bytes are not UTF-8."""
+    raw = name.encode("utf-8", "surrogateescape")  # the name's bytes as the file system holds them
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return {key: printable(name), f"{key}_bytes": raw.hex()}
+    return {key: name}
+
+
+def read_name(entry: dict, key: str) -> str:
+    """The name `name_fields` wrote: its exact bytes, when it kept them, as os.fsdecode gives them."""
+    if f"{key}_bytes" in entry:
+        return bytes.fromhex(entry[f"{key}_bytes"]).decode("utf-8", "surrogateescape")
+    return str(entry[key])
+
+
 @dataclass(frozen=True)
 class ShardInfo:
     """One source video's frames in the store (the manifest entry, plus where its frames start)."""
@@ -78,7 +103,7 @@ class ShardInfo:
 
     def manifest_entry(self) -> dict:
         entry = {
-            "file": self.file, "source": self.source, "fingerprint": self.fingerprint, "frames": self.frames,
+            "file": self.file, **name_fields("source", self.source), "fingerprint": self.fingerprint, "frames": self.frames,
             "source_fps": self.source_fps, "source_size_wh": list(self.source_size_wh), "truncated": self.truncated,
         }  # fmt: skip
         if self.frames_decoded is not None:
@@ -96,7 +121,7 @@ class Manifest:
 
     def to_json(self) -> str:
         document = {
-            "format": FORMAT, "version": VERSION, "genre": self.genre, "size_px": list(self.settings.size_px),
+            "format": FORMAT, "version": VERSION, **name_fields("genre", self.genre), "size_px": list(self.settings.size_px),
             "fps": self.settings.fps, "crop": self.settings.crop,
             **({"dedup": self.settings.dedup} if self.settings.dedup else {}),
             "shards": [shard.manifest_entry() for shard in self.shards],
@@ -117,12 +142,12 @@ def read_manifest(store_dir: Path) -> Manifest:
         shards, start = [], 0
         for entry in document["shards"]:
             shard = ShardInfo(
-                entry["file"], entry["source"], entry["fingerprint"], int(entry["frames"]), float(entry["source_fps"]),
+                entry["file"], read_name(entry, "source"), entry["fingerprint"], int(entry["frames"]), float(entry["source_fps"]),
                 tuple(entry["source_size_wh"]), bool(entry["truncated"]), start, entry.get("frames_decoded"), entry.get("times"),
             )  # fmt: skip
             shards.append(shard)
             start += shard.frames
-        return Manifest(str(document["genre"]), settings, tuple(shards))
+        return Manifest(read_name(document, "genre"), settings, tuple(shards))
     except FileNotFoundError:
         raise missing_store(store_dir) from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
@@ -247,15 +272,6 @@ class FrameStore:
         return out
 
 
-@contextlib.contextmanager
-def writing(path: Path):
-    """OS failures while writing the store (disk full, read-only, permissions) as one-line `StoreError`s."""
-    try:
-        yield
-    except OSError as error:
-        raise StoreError(f"{path}: cannot write the frame store ({error.strerror or error})") from None
-
-
 def npy_header(shape: tuple[int, ...]) -> bytes:
     """A .npy (v1.0) header for uint8 `shape`, padded to NPY_HEADER_BYTES like numpy pads its own."""
     text = repr({"descr": "|u1", "fortran_order": False, "shape": tuple(shape)})
@@ -265,22 +281,26 @@ def npy_header(shape: tuple[int, ...]) -> bytes:
     return NPY_MAGIC + struct.pack("<H", body_bytes) + (text.ljust(body_bytes - 1) + "\n").encode("latin1")
 
 
+SHARD_WHAT = "a frame store shard"
+
+
 class ShardWriter:
-    """Frames appended to `<name>.part` as they come; `commit()` fills in the header and renames it.
+    """Frames appended to `<name>.partial` as they come; `commit()` fills in the header and renames it.
 
     `timed`: each frame comes with its presentation time, written at commit to `times_path`
-    (4 bytes a frame are held until then, never the frames).
+    (4 bytes a frame are held until then, never the frames). A write the disk refuses is an
+    `OutputError` naming the shard.
     """
 
     def __init__(self, path: Path, frame_shape: tuple[int, int, int], timed: bool = False):
         self.path = path
-        self.part_path = path.with_name(path.name + PART_SUFFIX)
+        self.partial_path = partial_path(path)
         self.times_path = path.with_name(path.name.removesuffix(".npy") + TIMES_SUFFIX) if timed else None
         self.frame_shape = frame_shape
         self.frames = 0
         self._times_seconds = array.array("f") if timed else None
-        with writing(self.part_path):
-            self._file = open(self.part_path, "wb", buffering=1 << 20)
+        with writing(self.path, SHARD_WHAT):
+            self._file = open(self.partial_path, "wb", buffering=1 << 20)
             self._file.write(npy_header((0, *frame_shape)))
 
     def append(self, frame: np.ndarray, time_seconds: float | None = None) -> None:
@@ -291,56 +311,43 @@ class ShardWriter:
             if time_seconds is None:
                 raise ValueError(f"{self.path.name} records each frame's time; give time_seconds")
             self._times_seconds.append(time_seconds)
-        with writing(self.part_path):
+        with writing(self.path, SHARD_WHAT):
             self._file.write(np.ascontiguousarray(frame).data)
         self.frames += 1
 
     def commit(self) -> None:
         """Make the shard (and its times, first) whole and durable under their final names."""
         if self.times_path is not None:
-            times_part = self.times_path.with_name(self.times_path.name + PART_SUFFIX)
-            with writing(times_part):
-                with open(times_part, "wb") as file:
-                    np.save(file, np.frombuffer(self._times_seconds, dtype=np.float32), allow_pickle=False)
-                    file.flush()
-                    os.fsync(file.fileno())
-                os.replace(times_part, self.times_path)
-        with writing(self.part_path):
+            with atomic_path(self.times_path, "the frame times") as partial, open(partial, "wb") as file:
+                np.save(file, np.frombuffer(self._times_seconds, dtype=np.float32), allow_pickle=False)
+        with writing(self.path, SHARD_WHAT):
             self._file.seek(0)
             self._file.write(npy_header((self.frames, *self.frame_shape)))
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
-            os.replace(self.part_path, self.path)
+            os.replace(self.partial_path, self.path)
+            fsync_path(self.path.parent)
 
     def discard(self) -> None:
-        self._file.close()
-        self.part_path.unlink(missing_ok=True)
-        if self.times_path is not None:
-            self.times_path.with_name(self.times_path.name + PART_SUFFIX).unlink(missing_ok=True)
+        """Drop the unfinished shard (after a failure: closing may fail too, on the same full disk)."""
+        with contextlib.suppress(OSError):
+            self._file.close()
+        self.partial_path.unlink(missing_ok=True)
 
 
 class StoreWriter:
     """Adds whole shards to a genre's store. Open it before decoding: it refuses other settings at once.
 
-    Use as a context manager; it holds the store's lock until closed.
+    Use as a context manager; it holds the store's lock until closed. Its `shards` are always what
+    the manifest on disk lists: a shard joins them only once the manifest naming it is written.
     """
 
     def __init__(self, path: Path, genre: str, settings: StoreSettings):
         self.path = Path(path)
         self.genre = genre
         self.settings = settings
-        manifest_exists = (self.path / MANIFEST).is_file()
-        self.shards: list[ShardInfo] = []
-        if manifest_exists:
-            manifest = read_manifest(self.path)
-            if manifest.settings != settings:
-                raise StoreError(
-                    f"{self.path}: this store was made with {manifest.settings.describe()}, not {settings.describe()}; "
-                    "ingest with the store's settings or into a new --out folder"
-                )
-            self.shards = list(manifest.shards)
-        with writing(self.path):
+        with writing(self.path, "the frame store"):
             self.path.mkdir(parents=True, exist_ok=True)
             self._lock = open(self.path / LOCK, "w")
         try:
@@ -348,7 +355,25 @@ class StoreWriter:
         except BlockingIOError:
             self._lock.close()
             raise StoreError(f"{self.path}: another vjgan ingest is writing to this store; wait for it to finish") from None
-        self.removed_leftovers = self._remove_leftovers()
+        try:  # read under the lock: another writer's manifest is whole by now, and stays as read
+            self.shards: list[ShardInfo] = self._listed_shards()
+            with writing(self.path, "the frame store"):
+                self.removed_leftovers = self._remove_leftovers()
+        except BaseException:
+            self._lock.close()
+            raise
+
+    def _listed_shards(self) -> list[ShardInfo]:
+        """The shards the manifest lists (none for a new store); refuses a store made with other settings."""
+        if not (self.path / MANIFEST).is_file():
+            return []
+        manifest = read_manifest(self.path)
+        if manifest.settings != self.settings:
+            raise StoreError(
+                f"{self.path}: this store was made with {manifest.settings.describe()}, not {self.settings.describe()}; "
+                "ingest with the store's settings or into a new --out folder"
+            )
+        return list(manifest.shards)
 
     def __enter__(self) -> "StoreWriter":
         return self
@@ -359,16 +384,15 @@ class StoreWriter:
     def close(self) -> None:
         """Release the lock; a store that never got a shard leaves no folder behind.
 
-        Unfinished files go first: an interrupt can land between a `.part` file's creation and the
-        code that would discard it.
+        Unfinished files go first: an interrupt can land between a `.partial` file's creation and the
+        code that would discard it, and a refused manifest leaves its shard unlisted. Cleaning is
+        best effort (the next writer cleans again), so it never hides the error that brought us here.
         """
-        self._remove_leftovers()
-        if not self.shards:
-            (self.path / LOCK).unlink(missing_ok=True)
-            try:
-                self.path.rmdir()
-            except OSError:
-                pass  # the user's own files are in it: leave it
+        with contextlib.suppress(OSError):
+            self._remove_leftovers()
+            if not self.shards:
+                (self.path / LOCK).unlink(missing_ok=True)
+                self.path.rmdir()  # fails, leaving it, when the user's own files are in it
         self._lock.close()
 
     @property
@@ -388,21 +412,17 @@ class StoreWriter:
         shard.commit()
         start = sum(s.frames for s in self.shards)
         times_file = shard.times_path.name if shard.times_path is not None else None
-        self.shards.append(dataclasses.replace(info, file=shard.path.name, frames=shard.frames, start=start, times_file=times_file))
-        manifest = Manifest(self.genre, self.settings, tuple(self.shards))
-        temporary = self.path / (MANIFEST + PART_SUFFIX)
-        with writing(temporary), open(temporary, "w", encoding="utf-8") as file:
-            file.write(manifest.to_json())
-            file.flush()
-            os.fsync(file.fileno())
-            os.replace(temporary, self.path / MANIFEST)
+        listed = [*self.shards, dataclasses.replace(info, file=shard.path.name, frames=shard.frames, start=start, times_file=times_file)]
+        write_atomic(self.path / MANIFEST, Manifest(self.genre, self.settings, tuple(listed)).to_json(), "the frame store manifest")
+        self.shards = listed
 
     def _remove_leftovers(self) -> list[str]:
-        """Delete what an interrupted run left: `.part` files, shards and times files the manifest does not list."""
+        """Delete what an interrupted run left: unfinished files, shards and times files the manifest does not list."""
         listed = {shard.file for shard in self.shards} | {shard.times_file for shard in self.shards}
         removed = []
         for entry in self.path.iterdir():
-            if entry.name.endswith(PART_SUFFIX) or (SHARD_NAME.fullmatch(entry.name) and entry.name not in listed):
+            unfinished = entry.name.endswith((PARTIAL_SUFFIX, OLD_PART_SUFFIX))
+            if unfinished or (SHARD_NAME.fullmatch(entry.name) and entry.name not in listed):
                 entry.unlink()
                 removed.append(entry.name)
         return sorted(removed)
