@@ -140,3 +140,23 @@ def test_a_linked_folder_loop_is_walked_once(tmp_path, capsys):
     (tmp_path / "in/g/again").symlink_to(tmp_path / "in/g", target_is_directory=True)
     code, _ = vjgan_ingest(capsys, tmp_path / "in", "--out", tmp_path / "data", "--size", "16")
     assert code == 0 and [s.source for s in FrameStore.open(tmp_path / "data/g").shards] == ["a.mp4"]
+
+
+def test_names_of_any_bytes_are_ingested_one_by_one_and_print_on_one_line_each(tmp_path, capsys):
+    """Non-UTF-8 bytes, a newline, a leading dash, quotes, markup-like brackets and a 255-byte name, in a
+    genre folder that is not UTF-8 either: every good one is stored under its exact name, the bad one
+    (an empty file with a newline in its name) is one escaped problem line, and the table row is one line."""
+    genre = tmp_path / "in" / os.fsdecode(b"g\xe9nre")
+    names = [os.fsdecode(b"caf\xe9.mp4"), "new\nline.mp4", "-x.mp4", "it's \"quoted\" [bold].mp4", "a" * 251 + ".mp4"]
+    for index, name in enumerate(names):
+        clip(genre / name, 3, seed=index)
+    (genre / "empty\nname.mp4").touch()
+    code, err = vjgan_ingest(capsys, tmp_path / "in", "--out", tmp_path / "data", "--size", "16")
+    assert code == 0, err
+    store = FrameStore.open(tmp_path / "data" / genre.name)
+    assert sorted(s.source for s in store.shards) == sorted(names) and len(store) == 15
+    [problem] = [line for line in err.splitlines() if line.startswith("problem:")]
+    assert problem.endswith("g\\xe9nre/empty\\x0aname.mp4: empty file (0 bytes)")
+    [row] = [line for line in err.splitlines() if "g\\xe9nre" in line and line.count("│") > 5]
+    assert [cell.strip() for cell in row.split("│")[2:5]] == ["5", "0", "1"]
+    assert "Traceback" not in err and "\udce9" not in err

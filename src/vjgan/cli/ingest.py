@@ -7,8 +7,9 @@ from pathlib import Path
 
 from rich.progress import TextColumn
 from rich.table import Table
+from rich.text import Text
 
-from vjgan.console import console, make_progress
+from vjgan.console import console, make_progress, printable
 from vjgan.errors import FootageError
 from vjgan.footage.geometry import CROP_MODES, format_size, size_for_aspect
 from vjgan.footage.ingest import FileOutcome, IngestConfig, IngestListener, IngestReport, Problem, Source, ingest
@@ -122,8 +123,9 @@ class ProgressListener(IngestListener):
     def file_done(self, outcome: FileOutcome) -> None:
         if outcome.frames_decoded is not None:
             self.progress.console.print(
-                f"{outcome.source.path}: kept {outcome.frames:,} of {outcome.frames_decoded:,} frames", markup=False, soft_wrap=True
-            )
+                f"{printable(str(outcome.source.path))}: kept {outcome.frames:,} of {outcome.frames_decoded:,} frames",
+                markup=False, soft_wrap=True,
+            )  # fmt: skip
         self.progress.advance(self.task)
 
 
@@ -137,7 +139,7 @@ def summary_table(report: IngestReport, dedup: bool = False) -> Table:
     for g in report.genres:
         added = f"{g.frames_added:,} of {g.frames_decoded:,}" if dedup else f"{g.frames_added:,}"
         table.add_row(
-            g.genre, str(g.files_added), str(g.files_skipped), str(g.files_failed), added,
+            Text(printable(g.genre)), str(g.files_added), str(g.files_skipped), str(g.files_failed), added,
             f"{g.store_frames:,}", f"{g.seconds:.1f}", f"{g.frames_per_second:.0f}",
         )  # fmt: skip
     return table
@@ -152,18 +154,18 @@ def run(args) -> int:
         report = ingest(args.footage_dir, args.out, config, genre=args.genre, listener=ProgressListener(progress))
     for g in report.genres:
         if g.leftovers_removed:
-            console.print(f"{g.store_path}: removed {len(g.leftovers_removed)} unfinished file(s) of an interrupted run", markup=False)
+            console.print(f"{printable(str(g.store_path))}: removed {len(g.leftovers_removed)} unfinished file(s) of an interrupted run", markup=False)
     console.print(summary_table(report, dedup=config.dedup > 0))
     if report.stray_files:
         console.print(
-            f"{args.footage_dir}: {len(report.stray_files)} video(s) outside any genre folder were not ingested "
-            f"({', '.join(p.name for p in report.stray_files[:3])}{', ...' if len(report.stray_files) > 3 else ''}); "
+            f"{printable(str(args.footage_dir))}: {len(report.stray_files)} video(s) outside any genre folder were not ingested "
+            f"({', '.join(printable(p.name) for p in report.stray_files[:3])}{', ...' if len(report.stray_files) > 3 else ''}); "
             "move them into a genre folder, or ingest a flat folder with --genre NAME",
             style="yellow", markup=False, soft_wrap=True,
         )  # fmt: skip
     if report.problems:
         console.print(f"{len(report.problems)} file(s) had problems (listed above)", style="yellow", markup=False)
     if report.nothing_ingested:
-        console.print(f"vjgan: error: nothing was ingested from {args.footage_dir}", style="red", markup=False)
+        console.print(f"vjgan: error: nothing was ingested from {printable(str(args.footage_dir))}", style="red", markup=False)
         return 1
     return 0

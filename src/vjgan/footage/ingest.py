@@ -16,6 +16,7 @@ from pathlib import Path
 
 import av
 
+from vjgan.console import printable
 from vjgan.errors import FootageError, VjganError
 from vjgan.footage.decode import check_source, open_video, unreadable
 from vjgan.footage.dedup import NearDuplicateFilter
@@ -75,8 +76,8 @@ class Problem:
 
     @property
     def message(self) -> str:
-        """The one line shown to the user."""
-        return f"{self.path}: {self.reason}"
+        """The one line shown to the user (a name's newlines and non-UTF-8 bytes escaped: see console.printable)."""
+        return printable(f"{self.path}: {self.reason}")
 
 
 @dataclass(frozen=True)
