@@ -163,16 +163,20 @@ def evaluate_run(
     config: EvalConfig = EvalConfig(),
     store=None,
     on_snapshot: Callable[[int, int], None] | None = None,
+    data: Path | None = None,
 ) -> EvalReport:
     """SWD and diversity of every n-th snapshot of a run against its frame store.
 
     The generated side of each point is the snapshot's whole fixed noise bank, so the curve follows
     one set of latents through training. `store` defaults to the frame store recorded in the run's
-    config. Writes `eval.json`, `swd.png` and `diversity.png` into the run; `on_snapshot(done, total)`
+    config, or `data`: the run's store found at another path (accepted when its manifest shows it is
+    the same store, see train.rundir). Writes `eval.json`, `swd.png` and `diversity.png` into the run; `on_snapshot(done, total)`
     reports progress.
     """
+    from vjgan.errors import StoreError
     from vjgan.footage.store import FrameStore
     from vjgan.train.config import read_config_toml
+    from vjgan.train.rundir import RunDir
     from vjgan.train.snapshots import SnapshotStore
 
     run_dir = Path(run_dir)
@@ -181,8 +185,15 @@ def evaluate_run(
     snapshots = SnapshotStore.open(run_dir)
     if len(snapshots) == 0:
         raise RunError(f"{run_dir}: no snapshots yet; train longer than one snapshot interval first")
+    if store is None and data is not None:
+        RunDir(run_dir).recognise_store(Path(data))
+        store = FrameStore.open(Path(data))
     if store is None:
-        store = FrameStore.open(Path(read_config_toml(run_dir / "config.toml").store))
+        recorded = Path(read_config_toml(run_dir / "config.toml").store)
+        try:
+            store = FrameStore.open(recorded)
+        except StoreError as error:
+            raise StoreError(f"{error} (the run's store; if it moved, give it with --data)") from None
     if tuple(store.size_px) != tuple(snapshots.size_px):
         raise RunError(
             f"{run_dir}: snapshots are {snapshots.size_px[1]}x{snapshots.size_px[0]} but the frame store "

@@ -55,8 +55,8 @@ class RunDir:
                     f"{self.config_path}: this run was created with other settings ({'; '.join(changes)}); "
                     "re-run with the run's settings, use another --run directory, or --force to start it over"
                 )
-            elif Path(stored.store).resolve() != Path(config.store).resolve():
-                console.print(self.check_moved_store(Path(config.store), stored.store), markup=False, soft_wrap=True)
+            else:
+                self.recognise_store(Path(config.store), stored.store)
         write_config_toml(config, self.config_path)
         self._record_store(Path(config.store))
 
@@ -85,9 +85,16 @@ class RunDir:
             for leftover in (partial_path(path), path.with_name(path.name + ".tmp")):
                 leftover.unlink(missing_ok=True)
 
-    def check_moved_store(self, store: Path, recorded_path: str) -> str:
-        """The line accepting `store` as the run's store found at another path than `recorded_path`, checked by
-        its manifest: the same genre and settings, holding every source the run trained on; else RunError."""
+    def recognise_store(self, store: Path, recorded_path: str | None = None) -> None:
+        """Accept `store` as the run's store (recorded at `recorded_path`, default: config.toml's): at that path,
+        or moved, when its manifest shows the same genre and settings and every source the run trained on
+        (said in one line); a different store is a RunError. Old runs recorded relative paths: they are
+        taken from the working directory, as they always were."""
+        recorded_path = read_config_toml(self.config_path).store if recorded_path is None else recorded_path
+        if Path(recorded_path).resolve() != Path(store).resolve():
+            console.print(self._moved_store_line(Path(store), recorded_path), markup=False, soft_wrap=True)
+
+    def _moved_store_line(self, store: Path, recorded_path: str) -> str:
         try:
             recorded = json.loads(self.store_record_path.read_text())
         except (OSError, ValueError) as error:
