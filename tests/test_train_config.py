@@ -90,7 +90,8 @@ def test_a_foreign_toml_is_a_run_error_naming_the_file(tmp_path):
 def test_setting_changes_list_run_settings_but_not_session_ones():
     stored = TrainConfig(store="data/a")
     session_only = dataclasses.replace(
-        stored, images_total=stored.images_total * 2, minutes=5.0, precision="fp32", compile=True, device="cpu"
+        stored, images_total=stored.images_total * 2, minutes=5.0, precision="fp32", compile=True, device="cpu",
+        store="/elsewhere/a",  # a store at another path is checked by its manifest (test_train_faults), not refused here
     )
     assert run_setting_changes(stored, session_only) == []
     changed = dataclasses.replace(stored, lr=1e-3, model=ModelConfig(width=32))

@@ -10,6 +10,7 @@ import os
 import random
 import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,10 +21,12 @@ from faults import assert_one_line_error, fork_and_kill, fork_child, fork_vjgan,
 from media import gradient_frames
 from test_train import SIZE_PX, assert_same_run, cli_args, make_store, tiny_config
 from vjgan.cli import main
+from vjgan.errors import OutputError
 from vjgan.files import PARTIAL_SUFFIX
 from vjgan.train import checkpoint as ckpt
 from vjgan.train.config import read_config_toml
 from vjgan.train.loop import train
+from vjgan.train.rundir import RunDir
 from vjgan.train.snapshots import SnapshotStore
 
 TOTAL_IMAGES = 960  # 120 steps of 8
@@ -156,6 +159,29 @@ def test_a_half_written_log_line_and_a_lost_snapshot_index_are_repaired_at_resum
     err = capsys.readouterr().err
     assert "log.jsonl: 1 damaged line(s) dropped" in err
     assert "index.json: missing; snapshot index rebuilt from the checkpoint (6 snapshots)" in err
+    assert_same_run(run_dir, reference)
+
+
+def test_a_log_append_refused_by_the_disk_names_the_log_and_the_half_line_is_repaired_at_resume(store, reference, tmp_path, capsys):
+    run_dir = rewound_copy(reference, tmp_path / "run", 928)
+    limit_bytes = (run_dir / "log.jsonl").stat().st_size + 20  # the next record gets 20 of its ~130 bytes onto the disk
+    record = {"step": 999, "images_seen": 7992, "d_loss": 0.5, "g_loss": 0.5, "images_per_second": 1.0, "seconds": 1.0}
+
+    def append_under_the_limit() -> int:
+        try:
+            RunDir(run_dir).append_log(record)
+        except OutputError as error:
+            print(error)
+            return 3
+        return 0
+
+    with tempfile.TemporaryFile() as output:
+        assert wait_child(fork_child(append_under_the_limit, output, limit_bytes), 60) == 3
+        output.seek(0)
+        message = output.read().decode()
+    assert "log.jsonl: cannot write the training log (File too large)" in message and message.count("\n") == 1
+    train(fault_config(store), run_dir)
+    assert "log.jsonl: 1 damaged line(s) dropped" in capsys.readouterr().err
     assert_same_run(run_dir, reference)
 
 
