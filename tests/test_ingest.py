@@ -169,15 +169,16 @@ def test_nothing_ingested_when_every_file_fails(tmp_path):
     assert not (tmp_path / "data" / "g").exists()
 
 
-def test_an_unforeseen_decoder_failure_fails_that_file_only_but_a_disk_failure_stops_the_run(tmp_path, monkeypatch):
+def test_an_unforeseen_decoder_failure_fails_that_file_only(tmp_path, monkeypatch):
+    """A decoder tripping in a way nobody foresaw cannot be made on demand, so it is patched in here; a
+    disk failure, which stops the run instead, is made for real in test_ingest_faults.py."""
     import vjgan.footage.ingest as ingest_module
 
     real_add_shard = ingest_module.add_shard
-    failure = {"cursed.mp4": ValueError("bad plane layout")}
 
     def add_shard(writer, source, *args):
-        if source.path.name in failure:
-            raise failure[source.path.name]
+        if source.path.name == "cursed.mp4":
+            raise ValueError("bad plane layout")
         return real_add_shard(writer, source, *args)
 
     monkeypatch.setattr(ingest_module, "add_shard", add_shard)
@@ -187,12 +188,6 @@ def test_an_unforeseen_decoder_failure_fails_that_file_only_but_a_disk_failure_s
     assert sources(tmp_path / "data" / "g") == {"a.mp4": 6, "z.mp4": 6}
     [problem] = report.problems
     assert problem.message == f"{problem.path}: could not be decoded (ValueError: bad plane layout)"
-
-    failure["cursed.mp4"] = OSError(28, "No space left on device")
-    shutil.rmtree(tmp_path / "data")
-    with pytest.raises(OSError):
-        ingest(tmp_path / "footage", tmp_path / "data", TINY)
-    assert sources(tmp_path / "data" / "g") == {"a.mp4": 6}  # committed before the failure: kept
 
 
 def test_ctrl_c_mid_file_leaves_a_consistent_store_and_the_next_run_completes(tmp_path):
