@@ -14,7 +14,6 @@ hold whole, equal shares of its shards (1 shard on 2 ranks, 2 on 4, 3 on 2) spli
 """
 
 import copy
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +43,7 @@ class Networks:
     G_forward: torch.nn.Module  # G, or G compiled (same weights)
     D_forward: torch.nn.Module
     # Where this process holds several batch shards: each one's own buffers (G's, then D's: BatchNorm
-    # statistics, spectral-norm vectors), loaded into G and D while that shard runs. Empty for one shard.
+    # statistics, spectral-norm vectors), which G and D use while that shard runs. Empty for one shard.
     shard_buffers: list[list[torch.Tensor]] = field(default_factory=list)
 
 
@@ -107,17 +106,21 @@ def held_shards(shard_count: int, rank: int, ranks: int) -> list[int]:
     return list(range(rank, shard_count, ranks))
 
 
-@contextmanager
-def shard_statistics(nets: Networks, position: int):
-    """G and D run with the buffers of this process's `position`-th shard, updated in place as that
-    shard's own rank would update them (nothing to swap where the process holds one shard)."""
-    if not nets.shard_buffers:
-        yield
-        return
-    live, own = [*nets.G.buffers(), *nets.D.buffers()], nets.shard_buffers[position]
-    copy_tensors(live, own)
-    yield
-    copy_tensors(own, live)
+def use_shard_buffers(nets: Networks, position: int) -> None:
+    """Point G's and D's buffers at those of this process's `position`-th shard, which its forward passes
+    then update in place as that shard's own rank would (nothing to do where the process holds one).
+
+    The tensors are swapped, not copied into: autograd keeps a shard's BatchNorm statistics for its
+    backward pass, which comes after the other shards' forward passes (G's step reuses D's step's frames)."""
+    if nets.shard_buffers:
+        for (module, name), own in zip(buffer_slots(nets), nets.shard_buffers[position]):
+            setattr(module, name, own)
+
+
+def buffer_slots(nets: Networks) -> list[tuple[torch.nn.Module, str]]:
+    """(module, buffer name) of every buffer of G, then of D, in the order of `.buffers()`."""
+    return [(module, name) for network in (nets.G, nets.D) for module in network.modules()
+            for name, _ in module.named_buffers(recurse=False)]
 
 
 def copy_tensors(targets, sources) -> None:
@@ -146,8 +149,7 @@ def share_batchnorm_statistics(nets: Networks, world: World) -> None:
     average_buffers(per_shard, world)  # into the first shard's
     for own in per_shard[1:]:
         copy_tensors(own, per_shard[0])
-    if nets.shard_buffers:
-        copy_tensors([*nets.G.buffers(), *nets.D.buffers()], nets.shard_buffers[0])
+    use_shard_buffers(nets, 0)
     copy_tensors(nets.G_ema.buffers(), nets.G.buffers())
 
 
@@ -225,8 +227,8 @@ def restore_checkpoint(path: Path, config: TrainConfig, nets: Networks, streams:
                           "random streams")
     elif not load_stream_states(dict(zip(shards, streams)), tensors) and world.is_main:
         console.print(f"{path.name}: random streams saved on another kind of device; they restart from the seed")
-    live = [*nets.G.buffers(), *nets.D.buffers()]
-    nets.shard_buffers = [[buffer.clone() for buffer in live] for _ in streams] if len(streams) > 1 else []
+    loaded = [*nets.G.buffers(), *nets.D.buffers()]  # every shard starts from the checkpoint's, as every rank would
+    nets.shard_buffers = [loaded] + [[buffer.clone() for buffer in loaded] for _ in streams[1:]] if len(streams) > 1 else []
     loss_rows = [tensors[f"loss_sums.rank{rank}"] for rank in range(saved_rows(tensors, "loss_sums"))]
     # each rank's row is the mean over its shards: another number of ranks carries on from their mean
     loss_sums = loss_rows[world.rank] if len(loss_rows) == world.size else torch.stack(loss_rows).mean(0)

@@ -18,7 +18,7 @@ from vjgan.model.networks import Generator, sample_latents
 from vjgan.train.config import TrainConfig
 from vjgan.train.distributed import World, average_gradients
 from vjgan.train.hardware import autocast_dtype, pick_device
-from vjgan.train.state import Networks, build_networks, make_streams, shard_statistics
+from vjgan.train.state import Networks, build_networks, make_streams, use_shard_buffers
 
 GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuDNN autotuning, Adam's lazy state)
 
@@ -119,7 +119,8 @@ def train_step(nets: Networks, frames, rank_batch, config, streams, world, amp_d
         # sample
         real = sample_real(frames, shard_batch, config.flip, shard["batch"], source_spans)  # (b, 3, H, W) in [-1, 1]
         z = sample_latents(shard_batch, config.model.z_dim, config.model.latent, shard["latent"])  # (b, z_dim)
-        with shard_statistics(nets, position), autocast:
+        use_shard_buffers(nets, position)
+        with autocast:
             fake = nets.G_forward(z)  # (b, 3, H, W)
             real_scores = nets.D_forward(diff_augment(real, config.augment, shard["augment"]))  # (b,)
             fake_scores = nets.D_forward(diff_augment(fake.detach(), config.augment, shard["augment"]))  # (b,)
@@ -135,7 +136,8 @@ def train_step(nets: Networks, frames, rank_batch, config, streams, world, amp_d
     nets.opt_g.zero_grad(set_to_none=True)
     g_losses = []
     for position, (shard, fake) in enumerate(zip(streams, fakes)):
-        with shard_statistics(nets, position), autocast:
+        use_shard_buffers(nets, position)
+        with autocast:
             loss_g = g_loss(config.loss, nets.D_forward(diff_augment(fake, config.augment, shard["augment"])))
         loss_g.backward()
         g_losses.append(loss_g.detach().float())
