@@ -4,7 +4,9 @@ Stages, in order: procedural footage in three genres -> frame stores -> one run 
 training budget split evenly between them -> per genre a training-process video, a seamless loop
 and an audio-reactive clip on a synthesised track -> an index (contact sheet, curves, README.txt).
 
-Every stage reuses what an earlier demo left, so an interrupted demo just runs again. Outputs follow
+Every stage reuses what an earlier demo left, so an interrupted demo (killed, or stopped by a full disk
+with one line naming the file) just runs again. Every file is written whole or not at all (`files`,
+`render.video`), so what exists is finished. Outputs follow
 make's rule: one is reused when it exists and is no older than what it is made from (a clip is newer
 than its run's newest checkpoint, ...). A run is done when it has had its share of the budget; a
 run cut short gets what is left of its share, and a larger `--minutes` trains further.
@@ -27,6 +29,7 @@ from PIL import Image, ImageDraw, ImageFont
 from vjgan.console import console
 from vjgan.errors import VjganError
 from vjgan.evaluate import EvalConfig, evaluate_run
+from vjgan.files import PARTIAL_SUFFIX, atomic_path, write_atomic
 from vjgan.footage.ingest import IngestConfig, ingest
 from vjgan.footage.store import MANIFEST, FrameStore
 from vjgan.footage.synth import SynthConfig, write_synth_footage
@@ -267,17 +270,18 @@ def claim_folder(paths: DemoPaths, profile: DemoProfile) -> None:
     if not stamp.is_file():
         try:
             paths.root.mkdir(parents=True, exist_ok=True)
-            stamp.write_text(settings)
         except OSError as error:
             raise VjganError(f"{paths.root}: cannot write the demo folder ({error.strerror}); give another --out") from None
+        write_atomic(stamp, settings, "the demo's settings")
 
 
 def make_footage(paths: DemoPaths, profile: DemoProfile, stages: Stages) -> None:
-    """Procedural clips in footage/<genre>/ (each written whole or not at all), made once."""
+    """Procedural clips in footage/<genre>/ (each written whole or not at all), made once; clips finished by an
+    interrupted demo are kept."""
     stamp = paths.footage / FOOTAGE_STAMP
     if stamp.is_file():
         return stages.reuse(f"footage in {paths.footage}")
-    write_synth_footage(paths.footage, profile.synth)
+    write_synth_footage(paths.footage, profile.synth, keep_finished=True)
     stamp.touch()
 
 
@@ -314,16 +318,14 @@ def train_genre(paths: DemoPaths, profile: DemoProfile, genre: str, minutes: flo
     threads = profile.train_threads if on_cpu and profile.train_threads is not None else torch.get_num_threads()
     with torch_threads(threads):
         result = train(config, run_dir)
-    (run_dir / TRAINED_STAMP).write_text(json.dumps({"minutes": minutes, "images_seen": result.images_seen}))
+    write_atomic(run_dir / TRAINED_STAMP, json.dumps({"minutes": minutes, "images_seen": result.images_seen}), "the demo's training stamp")
     console.print(f"{run_dir}: trained on {result.images_seen:,} images", markup=False)
 
 
 def make_music(paths: DemoPaths, profile: DemoProfile, stages: Stages) -> None:
     if paths.music.is_file():
         return stages.reuse(f"track {paths.music}")
-    partial_path = paths.music.with_name("music.partial.wav")
-    synth_music(partial_path, profile.music_seconds, profile.music_bpm)
-    partial_path.replace(paths.music)
+    synth_music(paths.music, profile.music_seconds, profile.music_bpm)  # whole or not at all
 
 
 def progress_frames_per_snapshot(profile: DemoProfile, n_snapshots: int) -> int:
@@ -379,9 +381,8 @@ def write_index(paths: DemoPaths, profile: DemoProfile, render: RenderConfig, ge
 
 
 def save_png(image: Image.Image, path: Path) -> None:
-    partial_path = path.with_name(path.stem + ".partial.png")
-    image.save(partial_path, format="PNG", optimize=True)
-    partial_path.replace(path)
+    with atomic_path(path, "a picture of the demo's index") as partial:
+        image.save(partial, format="PNG", optimize=True)
 
 
 def contact_sheet(paths: DemoPaths, profile: DemoProfile, render: RenderConfig, genres: tuple[str, ...]) -> Image.Image:
@@ -495,7 +496,8 @@ def write_readme(paths: DemoPaths, profile: DemoProfile) -> None:
     files = sorted(
         path.relative_to(paths.root).as_posix()
         for path in paths.root.rglob("*")
-        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(paths.root).parts)
+        if path.is_file() and not path.name.endswith(PARTIAL_SUFFIX)  # a killed writer's leftover, not a file of the demo
+        and not any(part.startswith(".") for part in path.relative_to(paths.root).parts)
     )
     files = sorted(set(files) | {paths.readme.name}, key=lambda name: (name.count("/") > 0, name))
     width = max(len(name) for name in files)
@@ -503,9 +505,7 @@ def write_readme(paths: DemoPaths, profile: DemoProfile) -> None:
     lines += [f"{name:<{width}}  {describe(name, descriptions)}".rstrip() for name in files]
     lines += ["", "Next, with your own footage (one folder of videos per genre):", ""]
     lines += [f"  {command}" for command in next_commands(profile)]
-    partial_path = paths.readme.with_name("README.partial.txt")
-    partial_path.write_text("\n".join(lines) + "\n")
-    partial_path.replace(paths.readme)
+    write_atomic(paths.readme, "\n".join(lines) + "\n", "the demo's README")
 
 
 def next_commands(profile: DemoProfile) -> list[str]:

@@ -4,13 +4,16 @@
 - `render_loop` / `render_walk`: a seamless loop / a keyframe walk through the EMA generator's latent space;
   with `BeatOptions`, a loop of whole bars at a tempo that kicks (and flashes, zooms...) on every beat;
 - `render_audio`: latent motion and VJ effects driven by a music track, which is muxed in;
-- `generate`: many loops from consecutive seeds in one batched pass, plus a contact sheet.
+- `generate`: many loops from consecutive seeds in one batched pass, plus a contact sheet; run again with the
+  same settings (after a full disk, a kill), it renders only the loops not finished (`LoopRecord`).
 
 Every latent clip is a function of its seed alone: loop k of `generate --seed S` is the clip
 `render loop --seed S+k` makes. Tiles of a grid or wall each follow their own path, seeded from the
 clip's seed (`pipeline.tile_seeds`).
 """
 
+import dataclasses
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +24,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from vjgan.console import console
 from vjgan.errors import AudioError, RenderError, RunError
+from vjgan.files import atomic_path, write_atomic
 from vjgan.render import effects
 from vjgan.render.audio import AudioControls, analyse
 from vjgan.render.latent import EASINGS, AudioMotion, audio_path, beat_loop_controls, beat_loop_path, loop_path, walk_path
@@ -32,17 +37,19 @@ from vjgan.render.pipeline import (
     FrameHook,
     LatentRenderer,
     RenderConfig,
+    first_canvas,
     output_path,
     plan_composition,
     tile_seeds,
     write_clips,
 )
-from vjgan.train.checkpoint import load_generator
+from vjgan.train.checkpoint import latest_checkpoint, load_generator
 from vjgan.train.hardware import pick_device
 from vjgan.train.snapshots import SnapshotStore
 
 CONTACT_THUMB_WIDTH_PX = 320  # width of each clip's first frame on the contact sheet
 CONTACT_LABEL_PX = 16  # height of the seed label under each thumbnail
+LOOP_RECORD = "generate.json"  # in generate's folder: the settings its loops were made with, and which are finished
 
 PathOfSeed = Callable[..., torch.Tensor]  # (z_dim=, seed=) -> (T, z_dim) Gaussian-space latents
 
@@ -328,23 +335,71 @@ def generate(
     out_dir: Path | None = None,
 ) -> list[Path]:
     """`options.count` loops from seeds config.seed, config.seed + 1, ... and `contact_sheet.png` of their
-    first frames, in `out_dir` (default RUN/clips/loops-<first seed>-<last seed>/)."""
+    first frames, in `out_dir` (default RUN/clips/loops-<first seed>-<last seed>/). Loops an earlier run
+    finished with the same settings and weights are kept, not rendered again."""
     seeds = list(range(config.seed, config.seed + options.count))
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "clips" / f"loops-{seeds[0]}-{seeds[-1]}"
     paths = [output_path(config, None, out_dir / f"loop-{seed}") for seed in seeds]
     n_frames, loop, effects_of_seed = loop_source(options.seconds, options.beat, config)
     renderer, bank_size = open_renderer(run_dir, checkpoint, config)
     composition = latent_composition(config, renderer, bank_size)
-    first_frames = []
-    for group in range(0, len(seeds), options.clips_at_once):
-        group_seeds = seeds[group : group + options.clips_at_once]
-        latents = [clip_latents(seed, composition.n_samples, loop, renderer.generator.config.z_dim) for seed in group_seeds]
-        group_paths = paths[group : group + options.clips_at_once]
-        jobs = [ClipJob(path, effects=effects_of_seed(seed)) for path, seed in zip(group_paths, group_seeds)]
-        first_frames += write_clips(renderer.chunks(latents, config.chunk_frames), jobs, n_frames, composition, config)
+    record = LoopRecord(out_dir / LOOP_RECORD, loop_settings(run_dir, checkpoint, config, options))
+    jobs = {seed: ClipJob(path, effects=effects_of_seed(seed)) for seed, path in zip(seeds, paths)}
+    z_dim = renderer.generator.config.z_dim
+    latents_of = {seed: partial(clip_latents, seed, composition.n_samples, loop, z_dim) for seed in seeds}
+    to_make = [seed for seed in seeds if not record.finished(jobs[seed].path)]
+    if len(to_make) < len(seeds):
+        console.print(f"reused {len(seeds) - len(to_make)} loops made before with these settings", markup=False)
+    first_frames = {}
+    for group in range(0, len(to_make), options.clips_at_once):
+        group_seeds = to_make[group : group + options.clips_at_once]
+        chunks = renderer.chunks([latents_of[seed]() for seed in group_seeds], config.chunk_frames)
+        made = write_clips(chunks, [jobs[seed] for seed in group_seeds], n_frames, composition, config)
+        first_frames.update(zip(group_seeds, made))
+        record.add([jobs[seed].path for seed in group_seeds])
+    for seed in seeds:
+        if seed not in first_frames:  # made by an earlier run: only its first frame is rendered again
+            first_frames[seed] = first_canvas(renderer, latents_of[seed](), jobs[seed], composition, config)
     labels = [f"seed {seed}" for seed in seeds]
-    write_contact_sheet(out_dir / "contact_sheet.png", first_frames, labels, config.frame_size_wh)
+    write_contact_sheet(out_dir / "contact_sheet.png", [first_frames[seed] for seed in seeds], labels, config.frame_size_wh)
     return paths
+
+
+def loop_settings(run_dir: Path, checkpoint: Path | None, config: RenderConfig, options: GenerateOptions) -> dict:
+    """Everything a generated loop's pixels depend on but its seed (in its name): the render and loop settings,
+    and the checkpoint's file (a run trained further has a newer one), as JSON values."""
+    source = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run_dir)
+    stat = source.stat()
+    settings = {
+        "render": dataclasses.asdict(dataclasses.replace(config, seed=0)),
+        "seconds": options.seconds,
+        "beat": dataclasses.asdict(options.beat) if options.beat is not None else None,
+        "checkpoint": [str(source.resolve()), stat.st_size, stat.st_mtime_ns],
+    }
+    return json.loads(json.dumps(settings))  # tuples as lists, as they read back
+
+
+class LoopRecord:
+    """`generate.json` in generate's folder: the settings its loops were made with and the names of those
+    finished, rewritten (atomically) after each pass. A loop counts as made when it is listed there under
+    the same settings and its file is there; a record that does not read, or other settings, makes all anew."""
+
+    def __init__(self, path: Path, settings: dict):
+        self.path = path
+        self.settings = settings
+        try:
+            stored = json.loads(path.read_bytes())
+            self.names = set(stored["finished"]) if stored["settings"] == settings else set()
+        except (OSError, ValueError, KeyError, TypeError):
+            self.names = set()
+
+    def finished(self, clip: Path) -> bool:
+        return clip.name in self.names and clip.exists()
+
+    def add(self, clips: list[Path]) -> None:
+        self.names |= {clip.name for clip in clips}
+        content = json.dumps({"settings": self.settings, "finished": sorted(self.names)}, indent=1)
+        write_atomic(self.path, content, "generate's record of finished loops")
 
 
 def write_contact_sheet(path: Path, frames: list[np.ndarray], labels: list[str], frame_size_wh: tuple[int, int]) -> Path:
@@ -362,7 +417,6 @@ def write_contact_sheet(path: Path, frames: list[np.ndarray], labels: list[str],
         left, top = (index % cols) * thumb_w, (index // cols) * cell_h
         sheet.paste(Image.fromarray(frame).resize((thumb_w, thumb_h), Image.Resampling.LANCZOS), (left, top))
         draw.text((left + 4, top + thumb_h + 2), label, fill=(255, 255, 255))
-    temporary = path.with_name(path.name + ".tmp")
-    sheet.save(temporary, format="PNG")
-    temporary.replace(path)
+    with atomic_path(path, "the contact sheet") as partial:
+        sheet.save(partial, format="PNG")
     return path

@@ -13,6 +13,7 @@ import av
 import numpy as np
 
 from vjgan.errors import AudioError
+from vjgan.files import atomic_path
 
 BEATS_PER_BAR = 4
 BARS_PER_SECTION = 2
@@ -29,14 +30,15 @@ BASS_ROOT_HZ = 55.0
 BASS_SCALE_SEMITONES = (0, 3, 5, 7, 10, 12)
 PAD_CHORD_HZ = (220.0, 261.63, 329.63)  # A minor triad, A3 C4 E4
 
-# (codec, channel layout, encoder options) per output suffix; each decodes with `audio.load_audio`.
+# (container, codec, channel layout, encoder options) per output suffix; each decodes with `audio.load_audio`.
+# The container is named, not guessed from the suffix: the track is written under `<name>.partial` first.
 AUDIO_CODECS = {
-    ".wav": ("pcm_s16le", "mono", {}),
-    ".flac": ("flac", "mono", {}),
-    ".mp3": ("libmp3lame", "mono", {}),
-    ".ogg": ("vorbis", "stereo", {"strict": "experimental"}),  # FFmpeg's own Vorbis encoder wants stereo
-    ".opus": ("libopus", "mono", {}),
-    ".m4a": ("aac", "mono", {}),
+    ".wav": ("wav", "pcm_s16le", "mono", {}),
+    ".flac": ("flac", "flac", "mono", {}),
+    ".mp3": ("mp3", "libmp3lame", "mono", {}),
+    ".ogg": ("ogg", "vorbis", "stereo", {"strict": "experimental"}),  # FFmpeg's own Vorbis encoder wants stereo
+    ".opus": ("opus", "libopus", "mono", {}),
+    ".m4a": ("ipod", "aac", "mono", {}),
 }
 OPUS_RATES_HZ = (8000, 12000, 16000, 24000, 48000)
 
@@ -96,20 +98,22 @@ def render_music(seconds: float, bpm: float, seed: int, sample_rate_hz: int) -> 
 
 
 def write_audio(path: Path, samples: np.ndarray, sample_rate_hz: int) -> Path:
-    """Encode mono float32 `samples` in [-1, 1] to `path`, the codec chosen by the file's suffix."""
+    """Encode mono float32 `samples` in [-1, 1] to `path`, the codec chosen by the file's suffix; the file
+    appears whole or not at all (`files.atomic_path`: a full disk is an `OutputError` naming it)."""
     path = Path(path)
     if path.suffix.lower() not in AUDIO_CODECS:
         raise AudioError(f"{path}: cannot write audio as '{path.suffix}'; use one of {', '.join(AUDIO_CODECS)}")
+    container_format = AUDIO_CODECS[path.suffix.lower()][0]
     try:
-        with av.open(str(path), "w") as container:
+        with atomic_path(path, "the track") as partial, av.open(str(partial), "w", format=container_format) as container:
             _encode(container, path.suffix.lower(), samples, sample_rate_hz)
-    except (av.FFmpegError, OSError) as error:
-        raise AudioError(f"{path}: cannot write audio ({getattr(error, 'strerror', None) or error})") from None
+    except av.FFmpegError as error:  # the encoder; the disk's refusals are OutputErrors by now
+        raise AudioError(f"{path}: cannot write audio ({error})") from None
     return path
 
 
 def _encode(container, suffix: str, samples: np.ndarray, sample_rate_hz: int) -> None:
-    codec, layout, options = AUDIO_CODECS[suffix]
+    _, codec, layout, options = AUDIO_CODECS[suffix]
     stream_rate_hz = 48000 if codec == "libopus" and sample_rate_hz not in OPUS_RATES_HZ else sample_rate_hz
     stream = container.add_stream(codec, rate=stream_rate_hz, options=options)
     stream.layout = layout

@@ -250,9 +250,7 @@ def write_clips(
         start = 0
         for samples_per_clip in chunks:
             for index, (job, writer, samples) in enumerate(zip(jobs, writers, samples_per_clip)):
-                frames = compose_batch(samples, composition.layout, composition.canvas_size_wh, config.filter)  # (t, 3, h, w)
-                if job.effects is not None:
-                    frames = job.effects(frames, start)
+                frames = compose_frames(samples, job, composition, config, start)  # (t, 3, h, w)
                 if first_frames[index] is None:
                     first_frames[index] = to_uint8_hwc(frames[:1])[0]  # (h, w, 3)
                 if writer.takes_yuv420p and (frames.device.type == "cuda" if yuv_on_device is None else yuv_on_device):
@@ -265,3 +263,17 @@ def write_clips(
         if start != n_frames:
             raise RenderError(f"{jobs[0].path}: rendered {start} frames where {n_frames} were planned")
     return first_frames
+
+
+def compose_frames(samples: torch.Tensor, job: ClipJob, composition: Composition, config: RenderConfig, start: int) -> torch.Tensor:
+    """One clip's chunk of samples (t, n, 3, h, w), frames `start`.. of the clip, laid out on the canvas with the
+    clip's effects: (t, 3, H, W)."""
+    frames = compose_batch(samples, composition.layout, composition.canvas_size_wh, config.filter)  # (t, 3, H, W)
+    return job.effects(frames, start) if job.effects is not None else frames
+
+
+def first_canvas(renderer: LatentRenderer, latents: torch.Tensor, job: ClipJob, composition: Composition, config: RenderConfig) -> np.ndarray:
+    """The first canvas of the latent clip of `latents` (n_tiles, T, z_dim), as `write_clips` returns it, without
+    rendering the rest: (H, W, 3) uint8, for the contact sheet of clips made by an earlier run."""
+    samples = next(renderer.chunks([latents[:, :1]], 1))[0]  # (1, n_tiles, 3, h, w)
+    return to_uint8_hwc(compose_frames(samples, job, composition, config, 0))[0]  # (H, W, 3)

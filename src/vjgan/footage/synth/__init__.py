@@ -53,12 +53,14 @@ class SynthConfig:
         return round(self.seconds * self.fps)
 
 
-def write_synth_footage(out_dir: Path, config: SynthConfig = SynthConfig()) -> list[Path]:
+def write_synth_footage(out_dir: Path, config: SynthConfig = SynthConfig(), keep_finished: bool = False) -> list[Path]:
     """Write `clips_per_genre` H.264 mp4 clips into `out_dir/<genre>/` for each genre; return their paths.
 
     Clips go through the render stage's writer: encoded on its own thread while the next frames
     are drawn, and renamed into place only when complete, so an interrupted run never leaves a
-    truncated clip that ingest would take for footage.
+    truncated clip that ingest would take for footage. `keep_finished` keeps the clips already
+    there instead of writing them again (for a caller that knows they were made with `config`,
+    like the demo resuming after a kill or a full disk).
     """
     out_dir = Path(out_dir)
     jobs = [(genre, k) for genre in config.genres for k in range(config.clips_per_genre)]
@@ -69,11 +71,14 @@ def write_synth_footage(out_dir: Path, config: SynthConfig = SynthConfig()) -> l
             style = clip_style(genre, k, config.seed)
             path = out_dir / genre / f"{genre}-{k + 1:02d}-{style.__name__.removeprefix('render_')}.mp4"
             progress.update(task, description=f"synth {path.parent.name}/{path.name}")
+            paths.append(path)
+            if keep_finished and path.is_file():
+                progress.advance(task, config.n_frames)
+                continue
             with open_writer(path, config.fps, config.frame_size_wh, codec="h264") as writer:
                 for frame in render_clip(genre, k, config):
                     writer.write(frame[None])  # (1, H, W, 3)
                     progress.advance(task)
-            paths.append(path)
     return paths
 
 
