@@ -16,7 +16,6 @@ from PIL import Image
 
 from faults import assert_one_line_error, cli_call, fork_and_kill, fork_call, fork_vjgan
 from render_media import read_png_frames
-from vjgan.cli import main
 from vjgan.demo import PROFILES, DemoPaths, Stages, make_footage, make_music, write_index
 from vjgan.errors import VjganError
 from vjgan.files import PARTIAL_SUFFIX
@@ -88,10 +87,11 @@ def test_ffmpeg_killed_by_the_size_limit_signal_still_names_the_clip_and_the_cau
     """A process that does not ignore SIGXFSZ (Python does) hands its default to FFmpeg: the kernel kills
     FFmpeg at the limit without a word, and the user still reads "File too large"."""
     clip = tmp_path / "clip.mov"
+    render = cli_call("render", "loop", tiny_run, *CLIP_ARGS, "--codec", "hap", "--out", clip)
 
     def render_with_default_sigxfsz() -> int:
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-        return main(["render", "loop", str(tiny_run), *CLIP_ARGS, "--codec", "hap", "--out", str(clip)])
+        return render()
 
     line = assert_one_line_error(fork_call(render_with_default_sigxfsz, fsize_limit_bytes=4096), str(clip), TOO_LARGE)
     assert "signal" not in line and not partials(tmp_path) and not clip.exists()
