@@ -76,7 +76,8 @@ def kill_torchrun_after_a_checkpoint(args: list[str], run_dir: Path) -> None:
 
 
 def child_pids(pid: int) -> list[int]:
-    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir() for child in (task / "children").read_text().split()]
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return [int(child) for task in tasks for child in (task / "children").read_text().split()]
 
 
 def alive(pid: int) -> bool:
@@ -131,8 +132,9 @@ def test_a_killed_2_rank_run_resumed_on_1_rank_reaches_the_same_weights(store, u
     assert (SnapshotStore.open(run_dir).frames() == SnapshotStore.open(uninterrupted).frames()).all()
     logs = [[json.loads(line) for line in open(path / "log.jsonl")] for path in (run_dir, uninterrupted)]
     assert [r["step"] for r in logs[0]] == [r["step"] for r in logs[1]] == [10, 20, 30, 40]
-    for record, reference in zip(*logs):
-        assert (record["d_loss"], record["g_loss"]) == pytest.approx((reference["d_loss"], reference["g_loss"]), rel=1e-6)
+    for record, expected_record in zip(*logs):
+        losses, expected_losses = [(r["d_loss"], r["g_loss"]) for r in (record, expected_record)]
+        assert losses == pytest.approx(expected_losses, rel=1e-6)
 
 
 def test_a_1_rank_run_resumed_on_2_ranks_splits_its_batch_afresh(store, tmp_path):

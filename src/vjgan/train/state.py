@@ -222,13 +222,15 @@ def restore_checkpoint(path: Path, config: TrainConfig, nets: Networks, streams:
     streams[:] = [fresh_streams(config.seed, shard, world.device, counters.images_seen) for shard in shards]
     if shard_count != saved_shards:
         if world.is_main:
-            console.print(f"{path.name}: a run of {saved_shards} batch shard(s) (its first session's ranks) goes on "
-                          f"over {world.size} rank(s): each batch is split {shard_count} ways from here, with fresh "
-                          "random streams")
+            made_on = f"{saved_shards} rank" + "s" * (saved_shards > 1)
+            split = f"split {shard_count} ways" if shard_count > 1 else "one shard"
+            console.print(f"{path.name}: a run made on {made_on} continues on {world.size}: each batch is {split} "
+                          "from here, with fresh random streams", soft_wrap=True)
     elif not load_stream_states(dict(zip(shards, streams)), tensors) and world.is_main:
         console.print(f"{path.name}: random streams saved on another kind of device; they restart from the seed")
     loaded = [*nets.G.buffers(), *nets.D.buffers()]  # every shard starts from the checkpoint's, as every rank would
-    nets.shard_buffers = [loaded] + [[buffer.clone() for buffer in loaded] for _ in streams[1:]] if len(streams) > 1 else []
+    copies = [[buffer.clone() for buffer in loaded] for _ in streams[1:]]
+    nets.shard_buffers = [loaded, *copies] if copies else []
     loss_rows = [tensors[f"loss_sums.rank{rank}"] for rank in range(saved_rows(tensors, "loss_sums"))]
     # each rank's row is the mean over its shards: another number of ranks carries on from their mean
     loss_sums = loss_rows[world.rank] if len(loss_rows) == world.size else torch.stack(loss_rows).mean(0)
