@@ -10,7 +10,7 @@ channels_last; bf16 autocast where the hardware has it; fused Adam on CUDA; opti
 and, on CUDA, the whole step replayed as one CUDA graph (`--cuda-graph`).
 
 Determinism: every random choice comes from a torch.Generator seeded from the run's seed (batch
-indices and flips, latents, augmentation: each rank its own), and every generator's state is in
+indices and flips, latents, augmentation: each batch shard its own), and every generator's state is in
 each checkpoint, with the open log window's loss sums. On CPU a run resumed after any kill repeats
 the uninterrupted run bit for bit: weights, log records and snapshot frames.
 """
