@@ -21,9 +21,9 @@ def test_write_atomic_replaces_content_and_leaves_no_partial(tmp_path):
 def test_failed_block_keeps_old_content_and_removes_partial(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text("old")
-    with pytest.raises(ZeroDivisionError), atomic_path(path, "the config") as partial:
+    with pytest.raises(RuntimeError, match="stopped mid-write"), atomic_path(path, "the config") as partial:
         partial.write_text("half")
-        1 / 0
+        raise RuntimeError("stopped mid-write")
     assert path.read_text() == "old"
     assert not (tmp_path / ("config.toml" + PARTIAL_SUFFIX)).exists()
 
