@@ -11,7 +11,8 @@ import soundfile
 
 from media import gradient_frames, write_video
 from vjgan.errors import AudioError, RenderError
-from vjgan.render.video import open_writer, parse_frame_size
+from vjgan.render.video import open_writer
+from vjgan.sizes import parse_frame_size_wh
 
 
 def write_clip(path: Path, frames: np.ndarray, fps=30, chunk_frames: int = 8, **options) -> Path:
@@ -151,12 +152,12 @@ def test_failed_render_leaves_no_file_behind(tmp_path):
 )
 def test_bad_sizes_are_refused_with_the_reason(text, reason):
     with pytest.raises(RenderError, match=reason):
-        parse_frame_size(text)
+        parse_frame_size_wh(text)
 
 
 def test_sizes_parse_as_width_then_height():
-    assert parse_frame_size("1920x1080") == (1920, 1080)
-    assert parse_frame_size(" 1080X1920 ") == (1080, 1920)
+    assert parse_frame_size_wh("1920x1080") == (1920, 1080)
+    assert parse_frame_size_wh(" 1080X1920 ") == (1080, 1920)
 
 
 @pytest.mark.parametrize(

@@ -30,5 +30,9 @@ class RenderError(VjganError):
     """A render request that cannot be carried out (bad size, codec, output path, ...)."""
 
 
+class SizeError(RenderError):
+    """A frame size that cannot be read or produced (`vjgan.sizes`); a RenderError, as clip sizes are its first use."""
+
+
 class OutputError(VjganError):
     """A file vjgan writes cannot be written (disk full, file-size limit, permissions, I/O error)."""

@@ -4,14 +4,15 @@ import dataclasses
 from pathlib import Path
 
 from vjgan.console import console
+from vjgan.device import DEVICES, PRECISIONS
 from vjgan.errors import RenderError
 from vjgan.render import clips
 from vjgan.render.effects import EFFECTS, MAX_INTENSITY, parse_effects
 from vjgan.render.latent import EASINGS
 from vjgan.render.layout import FILTERS, LAYOUTS
 from vjgan.render.pipeline import MAX_TRUNCATION, RenderConfig
-from vjgan.render.video import CODECS, FORMATS, parse_frame_size
-from vjgan.train.config import DEVICES, PRECISIONS
+from vjgan.render.video import CODECS, FORMATS
+from vjgan.sizes import parse_frame_size_wh
 
 DEFAULTS = RenderConfig()
 
@@ -131,7 +132,7 @@ def beat_options(args, config: RenderConfig) -> clips.BeatOptions | None:
 
 def render_config(args) -> RenderConfig:
     overrides = {
-        "frame_size_wh": parse_frame_size(args.size) if args.size is not None else None,
+        "frame_size_wh": parse_frame_size_wh(args.size) if args.size is not None else None,
         "fps": args.fps,
         "layout": args.layout,
         "rows": args.rows,

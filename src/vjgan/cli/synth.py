@@ -6,7 +6,7 @@ from pathlib import Path
 
 from vjgan.console import console
 from vjgan.footage.synth import GENRES, SynthConfig, write_synth_footage
-from vjgan.render.video import parse_frame_size
+from vjgan.sizes import parse_frame_size_wh
 
 
 def register(subparsers) -> None:
@@ -32,7 +32,7 @@ def register(subparsers) -> None:
 def resolve_config(args) -> SynthConfig:
     overrides = {
         "seconds": args.seconds,
-        "frame_size_wh": parse_frame_size(args.size) if args.size is not None else None,
+        "frame_size_wh": parse_frame_size_wh(args.size) if args.size is not None else None,
         "fps": args.fps,
         "seed": args.seed,
         "clips_per_genre": args.clips,

@@ -17,7 +17,6 @@ stays in PyAV.
 import itertools
 import os
 import queue
-import re
 import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -33,9 +32,8 @@ from vjgan.console import console, make_progress
 from vjgan.errors import AudioError, RenderError
 from vjgan.files import PARTIAL_SUFFIX, atomic_path, is_write_failure, partial_path, publish, write_error, writing
 from vjgan.render.ffmpeg_pipe import FfmpegProcess, ffmpeg_exe
+from vjgan.sizes import check_frame_size
 
-MAX_FRAME_SIZE_WH = (7680, 4320)  # largest output (8K UHD); portrait sizes up to the same pixel count
-MIN_FRAME_SIDE_PX = 16  # smallest output width or height
 QUEUE_CHUNKS = 2  # chunks waiting for the encoder thread; bounds the writer's memory to a few chunks
 AUDIO_RATE_HZ = 48_000  # AAC output sample rate
 AUDIO_BIT_RATE = 192_000  # AAC output bits per second (stereo)
@@ -96,29 +94,6 @@ FORMATS = {
     "gif": OutputFormat(".gif", None),
     "png": OutputFormat("", None),
 }
-
-
-def parse_frame_size(text: str) -> tuple[int, int]:
-    """"1920x1080" -> (1920, 1080), refusing what no writer can produce."""
-    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not match:
-        raise RenderError(f"size {text!r}: not WIDTHxHEIGHT; write it like 1920x1080")
-    frame_size_wh = (int(match[1]), int(match[2]))
-    check_frame_size(frame_size_wh)
-    return frame_size_wh
-
-
-def check_frame_size(frame_size_wh: tuple[int, int]) -> None:
-    """Even sides (H.264 and ProRes store colour at half width), at least 16 px, at most 8K's pixel count."""
-    width, height = frame_size_wh
-    max_width, max_height = MAX_FRAME_SIZE_WH
-    if min(width, height) < MIN_FRAME_SIDE_PX:
-        raise RenderError(f"size {width}x{height}: sides must be at least {MIN_FRAME_SIDE_PX} px")
-    if max(width, height) > max_width or width * height > max_width * max_height:
-        raise RenderError(f"size {width}x{height}: larger than {max_width}x{max_height}")
-    if width % 2 or height % 2:
-        even = f"{width + width % 2}x{height + height % 2}"
-        raise RenderError(f"size {width}x{height}: width and height must be even for video chroma; try {even}")
 
 
 def resolve_output(path: Path, codec: str | None, fmt: str | None) -> tuple[str, str | None]:
