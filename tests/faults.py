@@ -78,12 +78,12 @@ def fork_vjgan(*args, fsize_limit_bytes: int | None = None, timeout: float = 240
 
 
 def cli_call(*args):
-    """A function running `vjgan ARGS` (`vjgan.cli.main`, returning its exit code), for a forked child. Every
+    """A function running `vjgan ARGS` (`vjgan.cli.main`, returning its exit code), for a forked child. The
     command's modules are imported here, before the fork, so that no child spends seconds importing them."""
     from vjgan.cli import build_parser, main
 
-    build_parser()
     argv = [os.fsdecode(arg) for arg in args]
+    build_parser(argv)
     return lambda: main(argv)
 
 

@@ -11,11 +11,12 @@ from conftest import write_frame_store
 from media import write_video
 from render_media import decode_clip, vjgan
 from vjgan.cli import main
-from vjgan.footage.geometry import format_size, plan_frame, size_for_aspect
+from vjgan.footage.geometry import plan_frame
 from vjgan.footage.store import FrameStore
 from vjgan.render.layout import Layout, compose, plan_tiling
-from vjgan.train.checkpoint import load_generator
-from vjgan.train.snapshots import SnapshotStore
+from vjgan.run.checkpoint import load_generator
+from vjgan.run.snapshots import SnapshotStore
+from vjgan.sizes import format_size, size_for_aspect
 
 RED, BLUE, GREEN = (230, 30, 30), (30, 30, 230), (30, 230, 30)
 WIDE_HW = (48, 80)  # what --size 48 --aspect 16:9 makes: 48 * 16/9 = 85.3, rounded to a multiple of 16

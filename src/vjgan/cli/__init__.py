@@ -1,8 +1,13 @@
 """The `vjgan` command: argument parsing and printing only, over the library API.
 
-Each stage's command lives in its own module here, exposing `register(subparsers)`, which adds
-a sub-parser whose `run` default is called with the parsed arguments. Flags default to "not given"
-(None) and override the library's dataclass defaults, so each default is declared once.
+Each stage's command lives in its own module here, exposing `register(parser)`, which adds its flags to
+the command's sub-parser and sets the `run` default called with the parsed arguments. Flags default to
+"not given" (None) and override the library's dataclass defaults (`cli.options`), so each default is
+declared once.
+
+Start-up is kept short: only the command being run has its module imported and its flags registered,
+so `vjgan --help` imports no stage (and no torch, numpy or PyAV), and `vjgan ingest` or `vjgan synth`
+import only what those stages need, never torch.
 """
 
 import argparse
@@ -12,40 +17,59 @@ import sys
 from safetensors import SafetensorError
 
 from vjgan import __version__
-from vjgan.console import console, printable
 from vjgan.errors import VjganError
 from vjgan.files import failure_reason
 
-# Order is the order `vjgan --help` lists the stages in.
-COMMAND_MODULES = ["synth", "ingest", "train", "render", "generate", "eval", "demo"]
+# Each command's one-line help, in the order `vjgan --help` lists them; `vjgan.cli.<name>` registers its flags.
+COMMANDS = {
+    "synth": "write procedural VJ clips into genre folders (footage to try vjgan on)",
+    "ingest": "decode genre folders of videos into frame stores (incremental)",
+    "train": "train a GAN on a frame store; re-run the same command to resume",
+    "render": "render VJ clips from a run: the training video, loops, walks, audio-reactive clips",
+    "generate": "mass-produce seamless loops from a run (consecutive seeds), with a contact sheet",
+    "eval": "measure a run's quality (SWD, diversity) at its snapshots",
+    "demo": "the whole path on procedural footage: synth, ingest, train, render, index (under 10 minutes on a 2-core CPU)",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser for `argv`: every command listed, the flags of the one `argv` runs (its first word) registered."""
     parser = argparse.ArgumentParser(
         prog="vjgan",
         description="Turn genre folders of VJ footage into GAN-dreamed VJ clips.",
     )
     parser.add_argument("--version", action="version", version=f"vjgan {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"vjgan.cli.{name}").register(subparsers)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    for name, help in COMMANDS.items():
+        subparser = subparsers.add_parser(name, help=help)
+        if name == command:
+            importlib.import_module(f"vjgan.cli.{name}").register(subparser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        args = build_parser(argv).parse_args(argv)
         return args.run(args) or 0
     except VjganError as error:
-        console.print(f"vjgan: error: {printable(str(error))}", style="red", soft_wrap=True, markup=False)
+        print_line(f"vjgan: error: {error}", style="red")
         return 1
     except (OSError, SafetensorError) as error:  # the environment: a full disk, a vanished folder, a permission
         where = f"{error.filename}: " if getattr(error, "filename", None) else ""
-        console.print(f"vjgan: error: {printable(where + failure_reason(error))}", style="red", soft_wrap=True, markup=False)
+        print_line(f"vjgan: error: {where}{failure_reason(error)}", style="red")
         return 1
     except KeyboardInterrupt:
-        console.print("vjgan: interrupted; finished work is kept, re-run the same command to continue", markup=False)
+        print_line("vjgan: interrupted; finished work is kept, re-run the same command to continue")
         return 130
+
+
+def print_line(text: str, style: str | None = None) -> None:
+    """`text` on the console as one logical line; rich is imported only here, off the start-up path."""
+    from vjgan.console import console, printable
+
+    console.print(printable(text), style=style, soft_wrap=True, markup=False)
 
 
 if __name__ == "__main__":

@@ -5,18 +5,16 @@ from pathlib import Path
 
 from vjgan.console import console
 from vjgan.demo import PROFILES, DemoConfig, DemoResult, next_commands, run_demo
-from vjgan.train.config import DEVICES
+from vjgan.device import DEVICES
 
 DEFAULTS = DemoConfig()
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help="the whole path on procedural footage: synth, ingest, train, render, index (under 10 minutes on a 2-core CPU)",
-        description="Make procedural VJ footage in three genres, ingest it, train one GAN per genre within the time "
+def register(parser) -> None:
+    parser.description = (
+        "Make procedural VJ footage in three genres, ingest it, train one GAN per genre within the time "
         "budget, render a training video, a seamless loop and an audio-reactive clip per genre, and index it all "
-        "(contact sheet, curves, README.txt). Re-running reuses what is done and resumes what is not.",
+        "(contact sheet, curves, README.txt). Re-running reuses what is done and resumes what is not."
     )
     parser.add_argument("--out", type=Path, metavar="DIR", help=f"folder for everything the demo makes (default {DEFAULTS.out_dir})")
     parser.add_argument("--minutes", type=float, metavar="M", help=f"training minutes, all genres together (default {PROFILES['cpu'].minutes_total:g}; "

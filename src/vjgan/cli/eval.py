@@ -9,13 +9,11 @@ from vjgan.console import console, make_progress
 from vjgan.evaluate import EvalConfig, evaluate_run
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "eval",
-        help="measure a run's quality (SWD, diversity) at its snapshots",
-        description="Compare each snapshot's fixed-noise frames with the run's frame store: sliced Wasserstein "
+def register(parser) -> None:
+    parser.description = (
+        "Compare each snapshot's fixed-noise frames with the run's frame store: sliced Wasserstein "
         "distance over Laplacian-pyramid patches (lower is better) and diversity (mean pairwise distance; far "
-        "below the store's own means mode collapse). Writes eval.json, swd.png and diversity.png into the run.",
+        "below the store's own means mode collapse). Writes eval.json, swd.png and diversity.png into the run."
     )
     parser.add_argument("run_dir", type=Path, metavar="RUNS_DIR/NAME", help="run directory made by vjgan train")
     parser.add_argument("--every", type=int, help="evaluate every N-th snapshot (the newest always)")

@@ -8,13 +8,11 @@ from vjgan.console import console
 from vjgan.render.clips import GenerateOptions, generate
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "generate",
-        help="mass-produce seamless loops from a run (consecutive seeds), with a contact sheet",
-        description="Render N seamless loops from seeds SEED, SEED+1, ... in one batched pass through the generator, "
+def register(parser) -> None:
+    parser.description = (
+        "Render N seamless loops from seeds SEED, SEED+1, ... in one batched pass through the generator, "
         "plus contact_sheet.png of their first frames. Loop k is the clip `vjgan render loop --seed SEED+k` makes. "
-        "With --bpm (or --audio) every loop lasts the same whole bars and kicks on the same beats, ready to trigger in time.",
+        "With --bpm (or --audio) every loop lasts the same whole bars and kicks on the same beats, ready to trigger in time."
     )
     parser.add_argument("run_dir", type=Path, metavar="RUN", help="run directory made by vjgan train")
     parser.add_argument("--count", type=int, metavar="N", help=f"loops to make (default {GenerateOptions.count})")

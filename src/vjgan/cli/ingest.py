@@ -1,7 +1,6 @@
 """`vjgan ingest FOOTAGE_DIR --out DATA_DIR`: genre folders of videos into frame stores."""
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
@@ -10,33 +9,32 @@ from rich.table import Table
 from rich.text import Text
 
 from vjgan.console import console, make_progress, printable
-from vjgan.errors import FootageError
-from vjgan.footage.geometry import CROP_MODES, format_size, size_for_aspect
+from vjgan.cli.options import argument_type, from_flags
+from vjgan.footage.geometry import CROP_MODES
 from vjgan.footage.ingest import FileOutcome, IngestConfig, IngestListener, IngestReport, Problem, Source, ingest
+from vjgan.sizes import format_size, parse_aspect_wh, parse_size_hw, resolve_size_hw
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "ingest",
-        help="decode genre folders of videos into frame stores (incremental)",
-        description="Decode every video in FOOTAGE_DIR/<genre>/ into the frame store DATA_DIR/<genre>/: frames "
+def register(parser) -> None:
+    parser.description = (
+        "Decode every video in FOOTAGE_DIR/<genre>/ into the frame store DATA_DIR/<genre>/: frames "
         "resampled to --fps by timestamp, scaled and cropped to --size (square, or --aspect W:H). Re-running skips videos "
-        "already in the store and adds new ones. Files that cannot be used are reported and skipped.",
+        "already in the store and adds new ones. Files that cannot be used are reported and skipped."
     )
     parser.add_argument("footage_dir", type=Path, metavar="FOOTAGE_DIR", help="folder of genre folders of videos")
     parser.add_argument("--out", type=Path, required=True, metavar="DATA_DIR", help="folder the genre stores go into")
     parser.add_argument(
-        "--size", type=frame_size, metavar="H|WxH",
+        "--size", type=argument_type(parse_size_hw), metavar="H|WxH",
         help="frame height in pixels (the width follows --aspect), or width x height, e.g. 176x96 "
         f"(default {format_size(IngestConfig.size_px)})",
     )  # fmt: skip
     parser.add_argument(
-        "--aspect", type=aspect_ratio, metavar="W:H",
+        "--aspect", type=argument_type(parse_aspect_wh), metavar="W:H",
         help="frame shape, e.g. 16:9, 4:3 or 9:16 (portrait); the width is rounded to a multiple of 16, "
         "the model's size step: --size 96 --aspect 16:9 makes 176x96 frames (default 1:1)",
     )  # fmt: skip
     parser.add_argument(
-        "--fps", type=non_negative_float, help=f"frames kept per second of footage; 0 keeps every source frame (default {IngestConfig.fps:g})"
+        "--fps", type=frames_per_second, help=f"frames kept per second of footage; 0 keeps every source frame (default {IngestConfig.fps:g})"
     )
     parser.add_argument(
         "--crop", choices=CROP_MODES,
@@ -54,42 +52,11 @@ def register(subparsers) -> None:
 
 
 def resolve_config(args) -> IngestConfig:
-    overrides = {k: v for k, v in {"crop": args.crop, "dedup": args.dedup}.items() if v is not None}
-    if args.fps is not None:
-        overrides["fps"] = args.fps or None  # 0: keep every source frame
-    height, width = args.size or (IngestConfig.size_px[0], None)
-    if width is None:
-        width = size_for_aspect(height, args.aspect or (1, 1))[1]
-    elif args.aspect is not None:
-        raise FootageError(
-            f"ingest: --size {width}x{height} already sets the shape; drop --aspect, or give the height alone "
-            f"(--size {height} --aspect {args.aspect[0]}:{args.aspect[1]})"
-        )
-    overrides["size_px"] = (height, width)
-    return dataclasses.replace(IngestConfig(), **overrides)
+    size = args.size or (IngestConfig.size_px[0], None)  # a height alone takes its width from --aspect
+    return from_flags(IngestConfig(), args, size_px=resolve_size_hw(size, args.aspect))
 
 
-def frame_size(text: str) -> tuple[int, int | None]:
-    """"96" -> (96, None): the height, the width to follow --aspect; "176x96" (width x height) -> (96, 176)."""
-    sides = text.lower().split("x")
-    if len(sides) > 2 or not all(side.isdigit() and int(side) >= 1 for side in sides):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: give the frame height in pixels (96) or width x height (176x96: 176 wide, 96 high)"
-        )
-    if len(sides) == 1:
-        return (int(sides[0]), None)
-    return (int(sides[1]), int(sides[0]))
-
-
-def aspect_ratio(text: str) -> tuple[int, int]:
-    """"16:9" -> (16, 9), width to height."""
-    sides = text.split(":")
-    if len(sides) != 2 or not all(side.isdigit() and int(side) >= 1 for side in sides):
-        raise argparse.ArgumentTypeError(f"{text!r}: give width:height in whole numbers, e.g. 16:9, 4:3 or 9:16 (portrait)")
-    return (int(sides[0]), int(sides[1]))
-
-
-def non_negative_float(text: str) -> float:
+def frames_per_second(text: str) -> float:
     try:
         value = float(text)
     except ValueError:

@@ -17,12 +17,10 @@ from vjgan.sizes import parse_frame_size_wh
 DEFAULTS = RenderConfig()
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "render",
-        help="render VJ clips from a run: the training video, loops, walks, audio-reactive clips",
-        description="Render a clip from a trained run into RUN/clips/ (or --out): H.264 mp4 by default, ProRes mov, "
-        "GIF or a folder of PNG frames.",
+def register(parser) -> None:
+    parser.description = (
+        "Render a clip from a trained run into RUN/clips/ (or --out): H.264 mp4 by default, ProRes mov, "
+        "GIF or a folder of PNG frames."
     )
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
 

@@ -10,13 +10,11 @@ from vjgan.model.networks import ModelConfig
 from vjgan.train.config import BALANCES, PRESETS, preset, with_epochs, with_overrides
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "train",
-        help="train a GAN on a frame store; re-run the same command to resume",
-        description="Train a DCGAN on one genre's frame store. The run directory gets config.toml, log.jsonl, "
+def register(parser) -> None:
+    parser.description = (
+        "Train a DCGAN on one genre's frame store. The run directory gets config.toml, log.jsonl, "
         "checkpoints/, snapshots/ (the fixed noise bank rendered as training goes), preview.png and loss.png. "
-        "Re-running the same command resumes; under torchrun it trains data-parallel.",
+        "Re-running the same command resumes; under torchrun it trains data-parallel."
     )
     parser.add_argument("store", nargs="?", type=Path, metavar="DATA_DIR/GENRE", help="frame store made by vjgan ingest")
     parser.add_argument(

@@ -5,13 +5,11 @@ The scaling itself is done by swscale in `decode.py`, in the same call that conv
 format, so a 4K frame is never held as full-size RGB; this module only says to which size.
 """
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 CROP_MODES = ("center", "full")
-ASPECT_STEP_PX = 16  # a width made from an aspect is rounded to this: the model's size step (networks.SIZE_STEP_PX)
 
 
 @dataclass(frozen=True)
@@ -31,26 +29,6 @@ def size_hw(size_px: int | tuple[int, int]) -> tuple[int, int]:
         return (size_px, size_px)
     height, width = size_px
     return (int(height), int(width))
-
-
-def size_for_aspect(height_px: int, aspect_wh: tuple[int, int]) -> tuple[int, int]:
-    """(height, width) of frames `height_px` high in the aspect width:height.
-
-    A non-square width is rounded to the nearest multiple of 16, the step every model size takes,
-    so a store made this way trains as is: 16:9 at 96 is 96x176 (96 * 16/9 = 170.7), at 128 it is
-    128x224, at 144 exactly 144x256. Square stays exactly square, whatever the height.
-    """
-    aspect_w, aspect_h = aspect_wh
-    if aspect_w == aspect_h:
-        return (height_px, height_px)
-    steps = math.floor(height_px * aspect_w / aspect_h / ASPECT_STEP_PX + 0.5)
-    return (height_px, max(1, steps) * ASPECT_STEP_PX)
-
-
-def format_size(size_px: tuple[int, int]) -> str:
-    """A frame size as the command line writes it: "96" for 96x96, "176x96" (width x height) otherwise."""
-    height, width = size_px
-    return str(height) if height == width else f"{width}x{height}"
 
 
 def plan_frame(

@@ -20,8 +20,9 @@ from vjgan.console import printable
 from vjgan.errors import FootageError, VjganError
 from vjgan.footage.decode import check_source, open_video, unreadable
 from vjgan.footage.dedup import NearDuplicateFilter
-from vjgan.footage.geometry import CROP_MODES, format_size, size_hw
+from vjgan.footage.geometry import CROP_MODES, size_hw
 from vjgan.footage.store import ShardInfo, StoreSettings, StoreWriter, nominal_fps
+from vjgan.sizes import format_size
 
 VIDEO_SUFFIXES = frozenset(
     ".mp4 .m4v .mov .qt .mkv .webm .avi .wmv .asf .flv .f4v .mpg .mpeg .m2v .ts .m2ts .mts .vob .ogv .3gp .mxf "
@@ -37,12 +38,13 @@ class IngestConfig:
     """How sources become stored frames; a store keeps these for good (see StoreSettings)."""
 
     size_px: tuple[int, int] = (96, 96)  # (height, width) of the frames, pixels; an int N means N x N
-    fps: float | None = 30.0  # frames per second to resample every source to; None keeps each source's frames
+    fps: float | None = 30.0  # frames per second to resample every source to; None (or 0) keeps each source's frames
     crop: str = "center"  # "center" (cover the size, cut the overflow from the middle) or "full" (squash)
     dedup: float = 0.0  # drop frames closer than this to the last kept one (0-1 thumbnail distance, dedup.py); 0: off
 
     def __post_init__(self):
         object.__setattr__(self, "size_px", size_hw(self.size_px))
+        object.__setattr__(self, "fps", self.fps or None)  # 0 (as `--fps 0` writes it): keep each source's frames
         if not all(4 <= side <= 4096 for side in self.size_px):
             raise FootageError(f"ingest: --size {format_size(self.size_px)}: each side must be between 4 and 4096 pixels")
         if self.fps is not None and not (math.isfinite(self.fps) and 0 < self.fps <= 1000):

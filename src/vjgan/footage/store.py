@@ -35,7 +35,7 @@ from vjgan.console import printable
 from vjgan.errors import StoreError
 from vjgan.files import PARTIAL_SUFFIX, atomic_path, fsync_path, partial_path, write_atomic, writing
 from vjgan.footage.decode import FALLBACK_FRAME_SECONDS
-from vjgan.footage.geometry import format_size
+from vjgan.sizes import format_size
 
 MANIFEST = "manifest.json"
 FORMAT = "vjgan-frame-store"
