@@ -30,8 +30,9 @@ from vjgan.evaluate import EvalConfig, SwdReference, diversity
 from vjgan.footage.decode import iter_frames
 from vjgan.footage.ingest import IngestConfig, ingest
 from vjgan.footage.store import FrameStore
-from vjgan.render.video import open_writer
-from vjgan.train.config import preset, with_overrides
+from vjgan.render.video import WriterOptions, open_writer
+from vjgan.overrides import with_overrides
+from vjgan.train.config import preset
 from vjgan.train.loop import train
 
 LONG = ("geometry/rotzoomer.mp4", 4)  # (clip, slow-down factor)
@@ -58,7 +59,7 @@ def make_footage(footage: Path, folder: Path) -> list[str]:
         name = f"{len(names) + 1}-{source.stem}.mp4"  # sorted as listed: the long clip is source 0
         target = folder / name
         if not target.exists():
-            with open_writer(target, FOOTAGE_FPS / slowdown, (640, 360)) as writer:
+            with open_writer(target, WriterOptions(FOOTAGE_FPS / slowdown, (640, 360))) as writer:
                 writer.write(frames)
         names.append(name)
     return names

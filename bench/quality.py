@@ -23,8 +23,9 @@ from vjgan.footage.ingest import IngestConfig, ingest
 from vjgan.footage.store import FrameStore
 from vjgan.model.networks import sample_latents, to_uint8
 from vjgan.plot import line_chart_png
-from vjgan.train.checkpoint import load_generator
-from vjgan.train.config import preset, with_overrides
+from vjgan.run.checkpoint import load_generator
+from vjgan.overrides import with_overrides
+from vjgan.train.config import preset
 from vjgan.train.loop import train
 
 SAMPLE_BATCH = 128  # generator batch when drawing samples for the final measurement

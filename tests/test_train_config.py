@@ -6,15 +6,14 @@ import pytest
 
 from vjgan.errors import RunError, VjganError
 from vjgan.model.networks import ModelConfig
+from vjgan.overrides import with_overrides
+from vjgan.run.directory import read_config_toml, write_config_toml
 from vjgan.train.config import (
     PRESETS,
     TrainConfig,
     preset,
-    read_config_toml,
     run_setting_changes,
     with_epochs,
-    with_overrides,
-    write_config_toml,
 )
 
 

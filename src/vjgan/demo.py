@@ -27,24 +27,23 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from vjgan.console import console
+from vjgan.device import DEVICES, pick_device
 from vjgan.errors import VjganError
-from vjgan.evaluate import EvalConfig, evaluate_run
+from vjgan.evaluate import EvalConfig, evaluate_run, read_report_rows
 from vjgan.files import PARTIAL_SUFFIX, atomic_path, write_atomic
 from vjgan.footage.ingest import IngestConfig, ingest
 from vjgan.footage.store import MANIFEST, FrameStore
 from vjgan.footage.synth import SynthConfig, write_synth_footage
 from vjgan.model.networks import to_uint8
+from vjgan.overrides import with_overrides
 from vjgan.plot import line_chart_png
 from vjgan.render import clips
 from vjgan.render.latent import loop_path
 from vjgan.render.music import synth_music
 from vjgan.render.pipeline import RenderConfig, torch_threads
-from vjgan.train import checkpoint as ckpt
-from vjgan.train.config import DEVICES, TrainConfig, preset, with_overrides
-from vjgan.train.hardware import pick_device
+from vjgan.run.directory import RunDir
+from vjgan.train.config import TrainConfig, preset
 from vjgan.train.loop import train
-from vjgan.train.rundir import RunDir
-from vjgan.train.snapshots import SnapshotStore
 
 CLIP_KINDS = ("progress", "loop", "audio")
 DEMO_STAMP = ".vjgan-demo.json"  # in the demo folder: the profile it is made with
@@ -302,8 +301,8 @@ def trained_minutes(run_dir: Path) -> float:
     a demo was stopped in the middle of training it."""
     stamp = run_dir / TRAINED_STAMP
     stamped = json.loads(stamp.read_text())["minutes"] if stamp.is_file() else 0.0
-    newest = ckpt.latest_checkpoint(run_dir) if run_dir.is_dir() else None
-    checkpointed = ckpt.read_metadata(newest)["counters"]["seconds"] / 60 if newest is not None else 0.0
+    counters = RunDir(run_dir).counters()
+    checkpointed = counters.seconds / 60 if counters is not None else 0.0
     return max(stamped, checkpointed)
 
 
@@ -336,13 +335,13 @@ def progress_frames_per_snapshot(profile: DemoProfile, n_snapshots: int) -> int:
 def render_genre(paths: DemoPaths, profile: DemoProfile, render: RenderConfig, genre: str, stages: Stages) -> dict[str, Path]:
     """The genre's three clips, each remade only when its run has moved on since it was rendered."""
     run_dir = paths.run(genre)
-    snapshot_index = run_dir / "snapshots" / "index.json"
-    newest = ckpt.latest_checkpoint(run_dir)
+    run = RunDir(run_dir)
+    newest = run.latest_checkpoint()
     made = {kind: paths.clip(genre, kind) for kind in CLIP_KINDS}
-    if up_to_date(made["progress"], snapshot_index):
+    if up_to_date(made["progress"], run.snapshot_index_path):
         stages.reuse(f"training video {made['progress']}")
     else:
-        k = progress_frames_per_snapshot(profile, len(SnapshotStore.open(run_dir)))
+        k = progress_frames_per_snapshot(profile, len(run.snapshots()))
         options = clips.ProgressOptions(frames_per_snapshot=k, crossfade=k > 1)
         clips.render_progress(run_dir, render, options, out=made["progress"])
     if up_to_date(made["loop"], newest):
@@ -358,19 +357,17 @@ def render_genre(paths: DemoPaths, profile: DemoProfile, render: RenderConfig, g
 
 def evaluate_genre(paths: DemoPaths, profile: DemoProfile, genre: str) -> list[dict]:
     """SWD of the run's snapshots against its store (eval.json, measured again only after more training)."""
-    run_dir = paths.run(genre)
-    report_path = run_dir / "eval.json"
-    if not up_to_date(report_path, run_dir / "snapshots" / "index.json"):
-        n_snapshots = len(SnapshotStore.open(run_dir))
-        every = max(1, math.ceil(n_snapshots / profile.eval_points))
-        evaluate_run(run_dir, EvalConfig(every_nth_snapshot=every, store_frames=profile.eval_store_frames))
-    return json.loads(report_path.read_text())["snapshots"]
+    run = RunDir(paths.run(genre))
+    if not up_to_date(run.eval_report_path, run.snapshot_index_path):
+        every = max(1, math.ceil(len(run.snapshots()) / profile.eval_points))
+        evaluate_run(run.path, EvalConfig(every_nth_snapshot=every, store_frames=profile.eval_store_frames))
+    return read_report_rows(run.path)
 
 
 def write_index(paths: DemoPaths, profile: DemoProfile, render: RenderConfig, genres: tuple[str, ...], stages: Stages) -> None:
     """contact_sheet.png, curves.png and README.txt, remade when any clip or run is newer than them."""
     sources = [paths.clip(genre, kind) for genre in genres for kind in CLIP_KINDS]
-    sources += [paths.run(genre) / "snapshots" / "index.json" for genre in genres]
+    sources += [RunDir(paths.run(genre)).snapshot_index_path for genre in genres]
     index = (paths.contact_sheet, paths.curves, paths.readme)
     if all(up_to_date(output, *sources) for output in index):
         return stages.reuse(f"index in {paths.root}")
@@ -411,12 +408,12 @@ def contact_row(paths: DemoPaths, profile: DemoProfile, render: RenderConfig, ge
     store = FrameStore.open(paths.store(genre))
     spread = (np.arange(REAL_COLUMNS) + 0.5) / REAL_COLUMNS  # the middle of each of REAL_COLUMNS equal parts
     real = store.frames_at((spread * len(store)).astype(np.int64))  # (REAL, h, w, 3)
-    run_dir = paths.run(genre)
-    snapshots = SnapshotStore.open(run_dir)
+    run = RunDir(paths.run(genre))
+    snapshots = run.snapshots()
     rows = [max(0, math.ceil(fraction * len(snapshots)) - 1) for fraction in SNAPSHOT_COLUMNS.values()]
     shots = np.stack([snapshots.frames(row, row + 1)[0, 0] for row in rows])  # (3, h, w, 3): sample 0 of each
-    trained_images = ckpt.read_metadata(ckpt.latest_checkpoint(run_dir))["counters"]["images_seen"]  # the loop's weights
-    return np.concatenate([real, shots, loop_frames(run_dir, profile, render)]), trained_images
+    trained_images = run.counters().images_seen  # the loop's weights
+    return np.concatenate([real, shots, loop_frames(run.path, profile, render)]), trained_images
 
 
 def loop_frames(run_dir: Path, profile: DemoProfile, render: RenderConfig) -> np.ndarray:

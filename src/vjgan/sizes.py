@@ -35,6 +35,11 @@ def parse_size_hw(text: str) -> tuple[int, int | None]:
     return (height, width_or_height)
 
 
+def parse_full_size_hw(text: str) -> tuple[int, int]:
+    """"96" -> (96, 96), "176x96" (width x height) -> (96, 176): a size whose one number means a square."""
+    return resolve_size_hw(parse_size_hw(text), None)
+
+
 def parse_frame_size_wh(text: str) -> tuple[int, int]:
     """"1920x1080" -> (1920, 1080), refusing what no writer can produce."""
     sides = size_sides(text)

@@ -3,11 +3,13 @@
 import argparse
 from pathlib import Path
 
+from vjgan.cli.options import argument_type, from_flags
 from vjgan.console import console
 from vjgan.errors import StoreError, VjganError
 from vjgan.footage.store import FrameStore
 from vjgan.model.networks import ModelConfig
-from vjgan.train.config import BALANCES, PRESETS, preset, with_epochs, with_overrides
+from vjgan.sizes import parse_full_size_hw
+from vjgan.train.config import BALANCES, PRESETS, preset, with_epochs
 
 
 def register(parser) -> None:
@@ -16,7 +18,7 @@ def register(parser) -> None:
         "checkpoints/, snapshots/ (the fixed noise bank rendered as training goes), preview.png and loss.png. "
         "Re-running the same command resumes; under torchrun it trains data-parallel."
     )
-    parser.add_argument("store", nargs="?", type=Path, metavar="DATA_DIR/GENRE", help="frame store made by vjgan ingest")
+    parser.add_argument("store", nargs="?", type=str, metavar="DATA_DIR/GENRE", help="frame store made by vjgan ingest")
     parser.add_argument(
         "--run", "--run-dir", dest="run_dir", type=Path, metavar="RUNS_DIR/NAME",
         help="run directory (created, or resumed); under torchrun write --run-dir (torchrun reads --run as its --run-path)",
@@ -25,18 +27,18 @@ def register(parser) -> None:
 
     schedule = parser.add_argument_group("schedule (in images seen)")
     total = schedule.add_mutually_exclusive_group()
-    total.add_argument("--images", type=int, help="images to train on in all (raise it to train further)")
+    total.add_argument("--images", dest="images_total", type=int, help="images to train on in all (raise it to train further)")
     total.add_argument("--epochs", type=int, help="the original's form: epochs x images per epoch (default: the snapshot cadence)")
     schedule.add_argument("--images-per-epoch", type=int, help="images per epoch (with --epochs; one snapshot each)")
     schedule.add_argument("--minutes", type=float, help="stop cleanly after this many minutes (resume later)")
-    schedule.add_argument("--snapshot-every", type=int, help="images between fixed-noise snapshots")
-    schedule.add_argument("--checkpoint-every", type=int, help="images between checkpoints")
-    schedule.add_argument("--log-every", type=int, help="steps between log records")
+    schedule.add_argument("--snapshot-every", dest="snapshot_every_images", type=int, help="images between fixed-noise snapshots")
+    schedule.add_argument("--checkpoint-every", dest="checkpoint_every_images", type=int, help="images between checkpoints")
+    schedule.add_argument("--log-every", dest="log_every_steps", type=int, help="steps between log records")
 
     model = parser.add_argument_group("model and optimisation")
-    model.add_argument("--size", type=parse_size, metavar="N|WxH", help="frame size the model makes (default: the store's)")
-    model.add_argument("--width", type=int, help="G/D channels at full resolution")
-    model.add_argument("--z-dim", type=int, help="latent vector length")
+    model.add_argument("--size", dest="model_size_px", type=argument_type(parse_full_size_hw), metavar="N|WxH", help="frame size the model makes (default: the store's)")
+    model.add_argument("--width", dest="model_width", type=int, help="G/D channels at full resolution")
+    model.add_argument("--z-dim", dest="model_z_dim", type=int, help="latent vector length")
     model.add_argument("--batch-size", type=int, help="images per step, all ranks together")
     model.add_argument("--lr", type=float, help="Adam learning rate")
     model.add_argument("--loss", help="bce or hinge")
@@ -47,9 +49,9 @@ def register(parser) -> None:
         help="frames: every stored frame equally likely (default); sources: every source video equally likely, "
         "then its frames, so one long clip does not drown the short ones",
     )  # fmt: skip
-    model.add_argument("--ema-half-life", type=int, help="images for the EMA generator's memory to halve")
+    model.add_argument("--ema-half-life", dest="ema_half_life_images", type=int, help="images for the EMA generator's memory to halve")
     model.add_argument("--ema-rampup", type=float, help="early half-life as a fraction of images seen (0: off)")
-    model.add_argument("--noise-bank", type=int, help="latent vectors rendered per snapshot")
+    model.add_argument("--noise-bank", dest="noise_bank_size", type=int, help="latent vectors rendered per snapshot")
     model.add_argument("--seed", type=int, help="seed of every random choice")
 
     hardware = parser.add_argument_group("hardware")
@@ -71,60 +73,24 @@ def register(parser) -> None:
     parser.set_defaults(run=run)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """"96" -> (96, 96); "128x96" (width x height) -> (96, 128) as (height, width)."""
-    try:
-        if "x" in text:
-            width, height = (int(side) for side in text.lower().split("x"))
-            return (height, width)
-        return (int(text), int(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give N (N x N) or WxH in pixels, e.g. 176x96 for 176 wide, 96 high") from None
-
-
 def resolve_config(args):
     config = preset(args.preset or "seed96")
     if args.images_per_epoch is not None and args.epochs is None:
         raise VjganError("--images-per-epoch: give --epochs too (the schedule is epochs x images per epoch)")
     if args.epochs is not None:
         config = with_epochs(config, args.epochs, args.images_per_epoch)
-    return with_overrides(
-        config,
-        store=str(args.store) if args.store is not None else None,
-        images_total=args.images,
-        minutes=args.minutes,
-        snapshot_every_images=args.snapshot_every,
-        checkpoint_every_images=args.checkpoint_every,
-        log_every_steps=args.log_every,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        loss=args.loss,
-        augment=args.augment,
-        flip=args.flip,
-        balance=args.balance,
-        ema_half_life_images=args.ema_half_life,
-        ema_rampup=args.ema_rampup,
-        noise_bank_size=args.noise_bank,
-        seed=args.seed,
-        device=args.device,
-        precision=args.precision,
-        compile=args.compile,
-        cuda_graph=args.cuda_graph,
-        model_size_px=model_size_px(args),
-        model_width=args.width,
-        model_z_dim=args.z_dim,
-    )
+    return from_flags(config, args, model_size_px=args.model_size_px or store_size_px(args.store))
 
 
-def model_size_px(args) -> tuple[int, int] | None:
-    """--size, else the store's frame size: a model makes frames the shape of those it learns from."""
-    if args.size is not None or args.store is None:
-        return args.size
-    size_px = FrameStore.open(args.store).size_px
+def store_size_px(store: str | None) -> tuple[int, int] | None:
+    """The frame size of the store a model learns from, when --size is not given: it makes frames of that shape."""
+    if store is None:
+        return None
+    size_px = FrameStore.open(store).size_px
     try:
         return ModelConfig(size_px=size_px).size_px
     except VjganError as error:
-        raise StoreError(f"{args.store}: {error}; ingest again at such a size (e.g. --size 96 --aspect 16:9)") from None
+        raise StoreError(f"{store}: {error}; ingest again at such a size (e.g. --size 96 --aspect 16:9)") from None
 
 
 def run(args) -> int:

@@ -8,25 +8,22 @@ directory and into every checkpoint, so a run can always be reproduced and resum
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vjgan.device import DEVICES, PRECISIONS
 from vjgan.errors import RunError, VjganError
-from vjgan.files import write_atomic
 from vjgan.model.augment import parse_policy
 from vjgan.model.losses import LOSS_KINDS
 from vjgan.model.networks import ModelConfig
 
-PRECISIONS = ("auto", "fp32", "bf16")
 BALANCES = ("frames", "sources")
-DEVICES = ("auto", "cpu", "cuda")
 
 # Settings of one session rather than of the run: changing them on resume keeps the run's history.
 # (Training further with a larger `images_total` is the point of resuming; the rest only changes where
 # and how fast the same maths runs, or for how long this session may run. A store given at another
-# path is checked by its manifest instead, see train.rundir.)
+# path is checked by its manifest instead, see run.directory.)
 SESSION_FIELDS = ("images_total", "minutes", "precision", "compile", "cuda_graph", "device", "store")
 
 
@@ -110,15 +107,6 @@ def preset(name: str) -> TrainConfig:
     return PRESETS[name]
 
 
-def with_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:
-    """`config` with the given fields replaced; `None` means "not given"; `model_*` names reach ModelConfig."""
-    given = {name: value for name, value in overrides.items() if value is not None}
-    model_fields = {name.removeprefix("model_"): value for name, value in given.items() if name.startswith("model_")}
-    train_fields = {name: value for name, value in given.items() if not name.startswith("model_")}
-    model = dataclasses.replace(config.model, **model_fields)
-    return dataclasses.replace(config, model=model, **train_fields)
-
-
 def with_epochs(config: TrainConfig, epochs: int, images_per_epoch: int | None = None) -> TrainConfig:
     """The original's schedule form: `epochs` x `images_per_epoch` images, one snapshot per epoch."""
     per_epoch = config.snapshot_every_images if images_per_epoch is None else images_per_epoch
@@ -138,20 +126,6 @@ def config_from_dict(values: dict[str, Any], source: Path | str) -> TrainConfig:
         return TrainConfig(**{**values, "model": model})
     except TypeError as error:  # an unknown or missing field
         raise RunError(f"{source}: not a vjgan train config ({error})") from None
-
-
-def write_config_toml(config: TrainConfig, path: Path) -> None:
-    import tomli_w
-
-    write_atomic(path, tomli_w.dumps(config_to_dict(config)), "the run's config")
-
-
-def read_config_toml(path: Path) -> TrainConfig:
-    try:
-        values = tomllib.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise RunError(f"{path}: cannot read the run's config ({error})") from None
-    return config_from_dict(values, path)
 
 
 def run_setting_changes(stored: TrainConfig, wanted: TrainConfig) -> list[str]:
