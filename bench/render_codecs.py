@@ -26,7 +26,7 @@ CODECS = ["h264", "prores", "hap", "hap_q", "hap_alpha", "dxv"]
 def bench_codec(codec: str, frames: np.ndarray, order: np.ndarray, folder: Path) -> str:
     path = folder / f"{codec}.{video.default_format(codec)}"
     started, cpu_started = time.perf_counter(), cpu_seconds()
-    with video.open_writer(path, FPS, FRAME_SIZE_WH, codec=codec) as writer:
+    with video.open_writer(path, video.WriterOptions(FPS, FRAME_SIZE_WH, codec=codec)) as writer:
         for start in range(0, len(order), 8):
             writer.write(frames[order[start : start + 8]])
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started

@@ -62,7 +62,7 @@ def psnr_db(path: Path, frames: np.ndarray, order: np.ndarray) -> float:
 
 def encode_seconds(path: Path, frames: np.ndarray, order: np.ndarray) -> float:
     started = time.perf_counter()
-    with video.open_writer(path, FPS, FRAME_SIZE_WH) as writer:
+    with video.open_writer(path, video.WriterOptions(FPS, FRAME_SIZE_WH)) as writer:
         for start in range(0, len(order), 8):
             writer.write(frames[order[start : start + 8]])
     return time.perf_counter() - started
@@ -115,7 +115,7 @@ def bench_encoder_thread(samples: torch.Tensor, n_frames: int, folder: Path) -> 
     print(f"compose + encode, {n_frames} frames (encoder thread vs. the same work on one thread):")
     for threaded in (True, False):
         started = time.perf_counter()
-        writer = video.open_writer(folder / "thread.mp4", FPS, FRAME_SIZE_WH)
+        writer = video.open_writer(folder / "thread.mp4", video.WriterOptions(FPS, FRAME_SIZE_WH))
         encoder = writer._encoder
         for start in range(0, n_frames, 8):
             frames = to_uint8_hwc(compose_batch(samples[start % len(samples) : start % len(samples) + 8], Layout("single"), FRAME_SIZE_WH, "lanczos"))

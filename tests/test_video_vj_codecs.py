@@ -95,7 +95,7 @@ def test_failing_ffmpeg_raises_one_line_with_its_reason_and_leaves_no_clip(tmp_p
 
 def test_ffmpeg_dying_mid_clip_is_an_error_and_leaves_no_clip(tmp_path):
     path = tmp_path / "clip.mov"
-    writer = video.open_writer(path, 30, (256, 144), codec="hap_q")
+    writer = video.open_writer(path, video.WriterOptions(30, (256, 144), codec="hap_q"))
     writer.write(gradient_frames(8, 256, 144))
     writer._encoder.ffmpeg.process.send_signal(signal.SIGKILL)
     with pytest.raises(RenderError, match="clip.mov: FFmpeg failed"):
@@ -107,7 +107,7 @@ def test_ffmpeg_dying_mid_clip_is_an_error_and_leaves_no_clip(tmp_path):
 
 def test_interrupted_render_leaves_no_clip(tmp_path):
     with pytest.raises(KeyboardInterrupt):
-        with video.open_writer(tmp_path / "clip.mov", 30, (64, 48), codec="dxv") as writer:
+        with video.open_writer(tmp_path / "clip.mov", video.WriterOptions(30, (64, 48), codec="dxv")) as writer:
             writer.write(gradient_frames(4, 64, 48))
             raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
@@ -116,13 +116,13 @@ def test_interrupted_render_leaves_no_clip(tmp_path):
 def test_unusable_ffmpeg_binary_names_the_codec_and_the_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "no-ffmpeg"))
     with pytest.raises(RenderError, match="codec hap_q: cannot run FFmpeg .*pip install imageio-ffmpeg"):
-        video.open_writer(tmp_path / "clip.mov", 30, (64, 48), codec="hap_q")
+        video.open_writer(tmp_path / "clip.mov", video.WriterOptions(30, (64, 48), codec="hap_q"))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_vj_codecs_only_go_in_mov(tmp_path):
     with pytest.raises(RenderError, match="codec hap cannot be written as mp4; name the file .mov"):
-        video.open_writer(tmp_path / "clip.mp4", 30, (64, 48), codec="hap")
+        video.open_writer(tmp_path / "clip.mp4", video.WriterOptions(30, (64, 48), codec="hap"))
 
 
 def test_render_loop_with_hap_writes_a_mov_by_default(tiny_run, tmp_path, capsys):

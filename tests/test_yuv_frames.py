@@ -14,7 +14,7 @@ from vjgan.render.clips import clip_latents, latent_composition, open_renderer
 from vjgan.render.latent import loop_path
 from vjgan.render.layout import from_uint8_hwc, to_uint8_hwc, to_yuv420p
 from vjgan.render.pipeline import ClipJob, RenderConfig, write_clips
-from vjgan.render.video import open_writer
+from vjgan.render.video import WriterOptions, open_writer
 
 WIDTH, HEIGHT = 64, 38  # H / 2 odd: a chroma plane does not fill whole rows of W, so PyAV's flat layout is tested
 
@@ -88,7 +88,7 @@ def test_planes_match_swscales_conversion_of_the_rgb_frames(picture, chroma_mean
 
 
 def write_chunks(path: Path, chunks: list[np.ndarray], frame_size_wh=(WIDTH, HEIGHT), **options) -> Path:
-    with open_writer(path, 30, frame_size_wh, **options) as writer:
+    with open_writer(path, WriterOptions(30, frame_size_wh, **options)) as writer:
         for chunk in chunks:
             writer.write(chunk)
     return path
@@ -121,7 +121,7 @@ def test_clip_written_from_planes_decodes_like_the_same_frames_written_as_rgb(tm
     ids=["h264", "h264-small-canvas", "prores", "gif", "png", "hap"],
 )
 def test_only_h264_at_the_clips_size_takes_planes(tmp_path, name, options, takes):
-    writer = open_writer(tmp_path / name, 30, (WIDTH, HEIGHT), **options)
+    writer = open_writer(tmp_path / name, WriterOptions(30, (WIDTH, HEIGHT), **options))
     try:
         assert writer.takes_yuv420p is takes
         if not takes:

@@ -8,10 +8,12 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 console = Console(stderr=True, highlight=False)
 
@@ -37,3 +39,10 @@ def make_progress(*extra_columns) -> Progress:
         console=console,
         transient=False,
     )
+
+
+class FramesPerSecondColumn(ProgressColumn):
+    """A progress bar's rate in frames/s, for renders (rich's own columns count items or bytes)."""
+
+    def render(self, task) -> Text:
+        return Text(f"{task.speed or 0:.1f} frames/s")

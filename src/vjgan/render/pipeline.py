@@ -23,14 +23,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vjgan.console import make_progress
+from vjgan.console import FramesPerSecondColumn, make_progress
+from vjgan.device import DEVICES, PRECISIONS, autocast_dtype, pick_device
 from vjgan.errors import RenderError
 from vjgan.model.networks import Generator, latent_from_gaussian
 from vjgan.render import video
 from vjgan.render.layout import FILTERS, LAYOUTS, Layout, compose_batch, plan_tiling, to_uint8_hwc, to_yuv420p
-from vjgan.train.config import DEVICES, PRECISIONS
-from vjgan.train.hardware import autocast_dtype, pick_device
-
+from vjgan.sizes import check_frame_size
 
 MAX_TRUNCATION = 3.0  # beyond ~3 standard deviations the generator's output is noise whatever the run
 
@@ -62,7 +61,7 @@ class RenderConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "frame_size_wh", tuple(int(side) for side in self.frame_size_wh))
-        video.check_frame_size(self.frame_size_wh)
+        check_frame_size(self.frame_size_wh)
         video.frame_rate(self.fps, Path("--fps"))
         if self.layout is not None and self.layout not in LAYOUTS:
             raise RenderError(f"layout {self.layout!r}: choose one of {', '.join(LAYOUTS)}")
@@ -236,15 +235,18 @@ def write_clips(
         writers = [
             stack.enter_context(
                 video.open_writer(
-                    job.path, config.fps, config.frame_size_wh, config.codec, config.fmt, job.audio_path,
-                    source_size_wh=composition.canvas_size_wh, scale_filter=config.filter,
-                    encoder_threads=0 if len(jobs) == 1 else max(1, available_cores() // len(jobs)),
-                    announce_padding=index == 0,
+                    job.path,
+                    video.WriterOptions(
+                        config.fps, config.frame_size_wh, config.codec, config.fmt, job.audio_path,
+                        source_size_wh=composition.canvas_size_wh, scale_filter=config.filter,
+                        encoder_threads=0 if len(jobs) == 1 else max(1, available_cores() // len(jobs)),
+                        announce_padding=index == 0,
+                    ),
                 )
             )
             for index, job in enumerate(jobs)
         ]
-        progress = stack.enter_context(make_progress(video.FramesPerSecondColumn()))
+        progress = stack.enter_context(make_progress(FramesPerSecondColumn()))
         name = jobs[0].path.name if len(jobs) == 1 else f"{len(jobs)} clips"
         task = progress.add_task(f"rendering {name}", total=n_frames * len(jobs))
         start = 0

@@ -21,7 +21,8 @@ from vjgan.console import make_progress
 from vjgan.errors import FootageError
 from vjgan.footage.synth import geometry, particles, typo
 from vjgan.footage.synth.light import Clip, add_glow, neon_palette, tone_map
-from vjgan.render.video import check_frame_size, open_writer
+from vjgan.render.video import WriterOptions, open_writer
+from vjgan.sizes import check_frame_size
 
 GENRES = ("particles", "geometry", "typo")
 STYLES = {"particles": particles.STYLES, "geometry": geometry.STYLES, "typo": typo.STYLES}
@@ -75,7 +76,7 @@ def write_synth_footage(out_dir: Path, config: SynthConfig = SynthConfig(), keep
             if keep_finished and path.is_file():
                 progress.advance(task, config.n_frames)
                 continue
-            with open_writer(path, config.fps, config.frame_size_wh, codec="h264") as writer:
+            with open_writer(path, WriterOptions(config.fps, config.frame_size_wh, codec="h264")) as writer:
                 for frame in render_clip(genre, k, config):
                     writer.write(frame[None])  # (1, H, W, 3)
                     progress.advance(task)
