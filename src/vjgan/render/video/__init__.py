@@ -1,4 +1,4 @@
-"""Clip writers: every rendered frame leaves vjgan through here, as H.264 mp4, ProRes, HAP or DXV mov, GIF or PNG frames.
+"""Clip writers: every rendered frame leaves vjgan through here (H.264 mp4, ProRes, HAP or DXV mov, GIF, PNG).
 
 This package alone knows the clip formats. `open_writer(path, WriterOptions(fps, frame_size_wh, ...))`
 checks everything that can fail before rendering starts and returns a `ClipWriter`, which streams chunks
@@ -18,7 +18,15 @@ One module per job:
     png           a folder of PNG frames
 """
 
-from vjgan.render.video.codecs import CODECS, FORMATS, OutputFormat, VideoCodec, default_format, frame_rate, resolve_output
+from vjgan.render.video.codecs import (
+    CODECS,
+    FORMATS,
+    OutputFormat,
+    VideoCodec,
+    default_format,
+    frame_rate,
+    resolve_output,
+)
 from vjgan.render.video.encoder import Encoder
 from vjgan.render.video.frames import Scaler, yuv420p_frame
 from vjgan.render.video.writer import ClipWriter, WriterOptions, open_writer

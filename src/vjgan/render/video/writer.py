@@ -41,11 +41,11 @@ class WriterOptions:
     frame_size_wh: tuple[int, int]  # the clip's (width, height) in pixels
     codec: str | None = None  # a `CODECS` name; None = the format's own
     fmt: str | None = None  # a `FORMATS` name; None = from the path's suffix
-    audio_path: Path | str | None = None  # a track muxed in as AAC, trimmed or padded to the video's duration
-    source_size_wh: tuple[int, int] | None = None  # size of the frames given to `write`, if not the clip's: scaled
-    scale_filter: str = "bicubic"  # how frames at `source_size_wh` are scaled (a `render.layout.FILTERS` name)
-    encoder_threads: int = 0  # cap on the PyAV encoder's threads, for clips encoded side by side; 0 = FFmpeg's choice
-    announce_padding: bool = True  # print the line saying HAP/DXV frames were padded (off for all but one of many clips)
+    audio_path: Path | str | None = None  # a track muxed in as AAC, cut or padded to the video's duration
+    source_size_wh: tuple[int, int] | None = None  # size of the frames given to `write` when not the clip's
+    scale_filter: str = "bicubic"  # how frames at `source_size_wh` are scaled: a `render.layout.FILTERS` name
+    encoder_threads: int = 0  # cap on the PyAV encoder's threads, for clips encoded side by side; 0 = FFmpeg's
+    announce_padding: bool = True  # print that HAP/DXV frames were padded (off for all but one of many clips)
 
 
 def open_writer(path, options: WriterOptions) -> "ClipWriter":
