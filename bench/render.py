@@ -26,7 +26,7 @@ from vjgan.render.latent import loop_path
 from vjgan.render.layout import compose_batch, to_uint8_hwc, to_yuv420p
 from vjgan.render.music import synth_music
 from vjgan.render.pipeline import LatentRenderer, RenderConfig, available_cores
-from vjgan.train.checkpoint import module_tensors, write_checkpoint
+from vjgan.run.checkpoint import module_tensors, write_checkpoint
 from vjgan.train.config import TrainConfig, config_to_dict
 
 FRAME_SIZE_WH = (1920, 1080)

@@ -18,8 +18,8 @@ import traceback
 
 import torch
 
+from vjgan.device import pick_device
 from vjgan.train.config import preset
-from vjgan.train.hardware import pick_device
 from vjgan.train.step import GRAPH_WARMUP_STEPS, step_on_random_frames
 
 BENCH_FRAMES = 2000  # random frames the batches are drawn from

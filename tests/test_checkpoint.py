@@ -7,7 +7,7 @@ import torch
 
 from vjgan.errors import RunError
 from vjgan.model.networks import Generator, ModelConfig
-from vjgan.train import checkpoint as ckpt
+from vjgan.run import checkpoint as ckpt
 from vjgan.train.config import TrainConfig, config_to_dict
 
 TINY = TrainConfig(model=ModelConfig(size_px=(32, 32), width=4, z_dim=8), store="data/x")

@@ -17,8 +17,9 @@ from vjgan.footage.dedup import NearDuplicateFilter
 from vjgan.footage.ingest import IngestConfig, IngestListener, ingest
 from vjgan.footage.store import FrameStore, ShardInfo, StoreSettings, StoreWriter
 from vjgan.model.networks import ModelConfig
-from vjgan.train import checkpoint as ckpt
-from vjgan.train.config import TrainConfig, read_config_toml
+from vjgan.run import checkpoint as ckpt
+from vjgan.run.directory import read_config_toml
+from vjgan.train.config import TrainConfig
 from vjgan.train.loop import load_frames, train
 from vjgan.train.step import sample_real
 
@@ -167,7 +168,8 @@ def tiny_config(store: Path, **changes) -> TrainConfig:
 
 def short_source_share(store: Path, balance: str, seed: int = 0) -> float:
     """Share of 20,000 real images drawn by the trainer's sampler that come from the 10-frame source."""
-    frames, spans = load_frames(tiny_config(store, balance=balance), torch.device("cpu"))
+    real = load_frames(tiny_config(store, balance=balance), torch.device("cpu"))
+    frames, spans = real.frames, real.source_spans
     images = sample_real(frames, 20_000, False, torch.Generator().manual_seed(seed), spans)  # (n, 3, H, W)
     return float((images.mean(dim=(1, 2, 3)) > 0).float().mean())  # bright (short source) frames average above 0
 
@@ -178,7 +180,8 @@ def test_balance_sources_draws_each_source_about_half_the_time(unbalanced_store)
 
 
 def test_balance_sources_is_uniform_within_a_source_and_reproducible(unbalanced_store):
-    frames, spans = load_frames(tiny_config(unbalanced_store), torch.device("cpu"))
+    real = load_frames(tiny_config(unbalanced_store), torch.device("cpu"))
+    frames, spans = real.frames, real.source_spans
     assert spans.tolist() == [[0, 200], [200, 10]]
     draws = [sample_real(frames, 4000, False, torch.Generator().manual_seed(3), spans) for _ in range(2)]
     assert torch.equal(*draws)

@@ -31,8 +31,8 @@ from vjgan.demo import (
 )
 from vjgan.errors import VjganError
 from vjgan.footage.store import FrameStore
-from vjgan.train import checkpoint as ckpt
-from vjgan.train.snapshots import SnapshotStore
+from vjgan.run import checkpoint as ckpt
+from vjgan.run.snapshots import SnapshotStore
 
 SMOKE = PROFILES["smoke"]
 GENRES = SMOKE.synth.genres

@@ -102,8 +102,9 @@ def run_with_snapshots(tmp_path):
     from vjgan.footage.ingest import IngestConfig, ingest
     from vjgan.footage.store import FrameStore
     from vjgan.model.networks import ModelConfig
-    from vjgan.train.config import TrainConfig, write_config_toml
-    from vjgan.train.snapshots import SnapshotStore
+    from vjgan.run.directory import write_config_toml
+    from vjgan.run.snapshots import SnapshotStore
+    from vjgan.train.config import TrainConfig
 
     (tmp_path / "footage" / "waves").mkdir(parents=True)
     write_video(tmp_path / "footage" / "waves" / "a.mp4", gradient_frames(40, 64, 48, seed=2))

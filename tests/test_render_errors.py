@@ -7,7 +7,7 @@ import soundfile
 
 from render_media import vjgan
 from vjgan.render.music import synth_music
-from vjgan.train.snapshots import SnapshotStore
+from vjgan.run.snapshots import SnapshotStore
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from render_media import decode_clip, read_png_frames, vjgan
-from vjgan.train.snapshots import SnapshotStore
+from vjgan.run.snapshots import SnapshotStore
 
 # 2 x 4 cells of the 32 px samples fill 128 x 64 exactly: frames must equal the snapshots pixel for pixel.
 GRID = ["--layout", "grid", "--rows", "2", "--cols", "4", "--size", "128x64", "--filter", "nearest"]

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from vjgan.errors import RunError
-from vjgan.train.snapshots import SnapshotStore, grid, write_preview
+from vjgan.run.snapshots import SnapshotStore, grid, write_preview
 
 BANK, SIZE = 4, (8, 12)
 

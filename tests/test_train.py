@@ -20,10 +20,11 @@ from vjgan.cli import main
 from vjgan.errors import RunError, StoreError
 from vjgan.footage.store import MANIFEST, Manifest, ShardInfo, StoreSettings, StoreWriter
 from vjgan.model.networks import ModelConfig, latent_from_gaussian, to_uint8
-from vjgan.train import checkpoint as ckpt
-from vjgan.train.config import TrainConfig, read_config_toml
+from vjgan.run import checkpoint as ckpt
+from vjgan.run.directory import read_config_toml
+from vjgan.run.snapshots import SnapshotStore
+from vjgan.train.config import TrainConfig
 from vjgan.train.loop import dry_run, train
-from vjgan.train.snapshots import SnapshotStore
 
 SIZE_PX = 32
 TOTAL_IMAGES = 1280  # 160 steps of 8: long enough to kill mid-run, short enough for seconds

@@ -23,11 +23,10 @@ from test_train import SIZE_PX, assert_same_run, cli_args, make_store, tiny_conf
 from vjgan.cli import main
 from vjgan.errors import OutputError
 from vjgan.files import PARTIAL_SUFFIX
-from vjgan.train import checkpoint as ckpt
-from vjgan.train.config import read_config_toml
+from vjgan.run import checkpoint as ckpt
+from vjgan.run.directory import RunDir, read_config_toml
+from vjgan.run.snapshots import SnapshotStore
 from vjgan.train.loop import train
-from vjgan.train.rundir import RunDir
-from vjgan.train.snapshots import SnapshotStore
 
 TOTAL_IMAGES = 960  # 120 steps of 8
 CHECKPOINT_EVERY = 16  # images: a save every other step, so saves are a large share of the time a kill can land in

@@ -13,12 +13,12 @@ from safetensors.torch import load_file
 from test_train import TOTAL_IMAGES, assert_same_run, cli_args, reference, store, tiny_config  # noqa: F401 (fixtures)
 from vjgan.cli import main
 from vjgan.errors import RunError
-from vjgan.train import checkpoint as ckpt
 from vjgan.model.networks import Generator, ModelConfig
+from vjgan.run import checkpoint as ckpt
 from vjgan.train.distributed import World
 from vjgan.train.loop import train
-from vjgan.train.state import build_networks, make_streams
-from vjgan.train.step import TrainStep, update_ema
+from vjgan.train.state import new_state
+from vjgan.train.step import RealFrames, TrainStep, update_ema
 
 
 def test_update_ema_mixes_weights_by_the_decay_tensor_and_copies_batchnorm_statistics():
@@ -41,9 +41,10 @@ def test_a_step_moves_ema_g_by_the_decay_of_its_own_images_seen(store, images_se
     """The decay is a tensor each call refills (a recorded CUDA graph would otherwise keep the first one)."""
     config = tiny_config(store, augment="")
     world = World(rank=0, size=1, device=torch.device("cpu"))
-    nets = build_networks(config, world)
+    state = new_state(config, world)
+    nets = state.nets
     frames = torch.randint(0, 256, (16, 32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
-    step = TrainStep(nets, frames, 8, config, make_streams(config.seed, world), world, None)
+    step = TrainStep(state, RealFrames(frames), config, world)
     ema_before = [p.detach().clone() for p in nets.G_ema.parameters()]
     losses = step(images_seen)
     assert losses.shape == (2,) and torch.isfinite(losses).all()
@@ -56,8 +57,8 @@ def test_cuda_graph_is_refused_under_torchrun(store):
     config = tiny_config(store, cuda_graph=True)
     world = World(rank=0, size=2, device=torch.device("cpu"))
     with pytest.raises(RunError, match="--cuda-graph"):
-        TrainStep(build_networks(dataclasses.replace(config, cuda_graph=False), World(0, 1, world.device)),
-                  torch.zeros(1, 32, 32, 3, dtype=torch.uint8), 4, config, [], world, None)
+        TrainStep(new_state(dataclasses.replace(config, cuda_graph=False), World(0, 1, world.device)),
+                  RealFrames(torch.zeros(1, 32, 32, 3, dtype=torch.uint8)), config, world)
 
 
 def test_cuda_graph_is_a_session_setting_a_run_resumes_with(store, reference, tmp_path):

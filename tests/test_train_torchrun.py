@@ -20,11 +20,11 @@ from safetensors.torch import load_file
 
 from test_train import assert_same_run, checkpoint_names, cli_args, store, tiny_config  # noqa: F401 (fixture)
 from vjgan.cli import main
-from vjgan.train import checkpoint as ckpt
+from vjgan.run import checkpoint as ckpt
+from vjgan.run.snapshots import SnapshotStore
 from vjgan.train.config import TrainConfig
 from vjgan.train.distributed import World
 from vjgan.train.loop import train
-from vjgan.train.snapshots import SnapshotStore
 from vjgan.train.state import batch_shard_count, held_shards
 
 TOTAL_IMAGES = 320  # 40 steps of 8 images, 4 a rank

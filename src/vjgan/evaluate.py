@@ -25,9 +25,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vjgan.errors import RunError
+from vjgan.errors import RunError, StoreError
 from vjgan.files import write_atomic
+from vjgan.footage.store import FrameStore
 from vjgan.plot import line_chart_png
+from vjgan.run.directory import RunDir
 
 PATCH_PX = 7  # side of each pyramid patch (Karras et al.)
 MIN_LEVEL_PX = 16  # coarsest pyramid level's short side
@@ -170,26 +172,19 @@ def evaluate_run(
     The generated side of each point is the snapshot's whole fixed noise bank, so the curve follows
     one set of latents through training. `store` defaults to the frame store recorded in the run's
     config, or `data`: the run's store found at another path (accepted when its manifest shows it is
-    the same store, see train.rundir). Writes `eval.json`, `swd.png` and `diversity.png` into the run; `on_snapshot(done, total)`
+    the same store, see run.directory). Writes `eval.json`, `swd.png` and `diversity.png` into the run; `on_snapshot(done, total)`
     reports progress.
     """
-    from vjgan.errors import StoreError
-    from vjgan.footage.store import FrameStore
-    from vjgan.train.config import read_config_toml
-    from vjgan.train.rundir import RunDir
-    from vjgan.train.snapshots import SnapshotStore
-
     run_dir = Path(run_dir)
-    if not (run_dir / "config.toml").is_file():
-        raise RunError(f"{run_dir}: not a vjgan run (no config.toml); give the directory `vjgan train` wrote")
-    snapshots = SnapshotStore.open(run_dir)
+    run = RunDir(run_dir).require()
+    snapshots = run.snapshots()
     if len(snapshots) == 0:
         raise RunError(f"{run_dir}: no snapshots yet; train longer than one snapshot interval first")
     if store is None and data is not None:
-        RunDir(run_dir).recognise_store(Path(data))
+        run.recognise_store(Path(data))
         store = FrameStore.open(Path(data))
     if store is None:
-        recorded = Path(read_config_toml(run_dir / "config.toml").store)
+        recorded = Path(run.read_config().store)
         try:
             store = FrameStore.open(recorded)
         except StoreError as error:
@@ -209,11 +204,17 @@ def evaluate_run(
         rows.append(SnapshotQuality(index, snapshots.images_seen[index], swd.mean_x1e3, swd.per_level_x1e3, diversity(frames)))
         if on_snapshot is not None:
             on_snapshot(done + 1, len(indices))
-    return _write_report(run_dir, Path(store.path), reference.levels_px, diversity(real), rows)
+    return _write_report(run, Path(store.path), reference.levels_px, diversity(real), rows)
 
 
-def _write_report(run_dir: Path, store_path: Path, levels_px: list[int], store_diversity: float, rows: list[SnapshotQuality]) -> EvalReport:
-    json_path = run_dir / "eval.json"
+def read_report_rows(run_dir: Path) -> list[dict]:
+    """The measured snapshots of a run's eval.json (the `SnapshotQuality` fields of each, as JSON values)."""
+    return json.loads(RunDir(run_dir).eval_report_path.read_text())["snapshots"]
+
+
+def _write_report(run: RunDir, store_path: Path, levels_px: list[int], store_diversity: float, rows: list[SnapshotQuality]) -> EvalReport:
+    """eval.json (this module owns its format), swd.png and diversity.png, at the run's paths for them."""
+    run_dir, json_path = run.path, run.eval_report_path
     report = {
         "store": str(store_path),
         "levels_px": levels_px,
@@ -225,9 +226,9 @@ def _write_report(run_dir: Path, store_path: Path, levels_px: list[int], store_d
     swd_series = {"mean": (seen, [row.swd_x1e3 for row in rows])}
     for level, level_px in enumerate(levels_px):
         swd_series[f"{level_px} px"] = (seen, [row.swd_per_level_x1e3[level] for row in rows])
-    swd_png = line_chart_png(run_dir / "swd.png", swd_series, f"SWD vs store ({run_dir.name})", "images seen", "SWD x 1e3 (lower is better)", log_y=True)
+    swd_png = line_chart_png(run.swd_chart_path, swd_series, f"SWD vs store ({run_dir.name})", "images seen", "SWD x 1e3 (lower is better)", log_y=True)
     diversity_png = line_chart_png(
-        run_dir / "diversity.png",
+        run.diversity_chart_path,
         {"generated": (seen, [row.diversity for row in rows]), "store frames": (seen, [store_diversity] * len(rows))},
         f"Diversity ({run_dir.name})",
         "images seen",

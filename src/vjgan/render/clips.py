@@ -25,12 +25,13 @@ import torch
 from PIL import Image, ImageDraw
 
 from vjgan.console import console
+from vjgan.device import pick_device
 from vjgan.errors import AudioError, RenderError, RunError
 from vjgan.files import atomic_path, write_atomic
 from vjgan.render import effects
 from vjgan.render.audio import AudioControls, analyse
 from vjgan.render.latent import EASINGS, AudioMotion, audio_path, beat_loop_controls, beat_loop_path, loop_path, walk_path
-from vjgan.render.layout import Layout, blend_schedule, from_uint8_hwc
+from vjgan.render.layout import Layout, expand_snapshots, from_uint8_hwc
 from vjgan.render.pipeline import (
     ClipJob,
     Composition,
@@ -43,9 +44,8 @@ from vjgan.render.pipeline import (
     tile_seeds,
     write_clips,
 )
-from vjgan.train.checkpoint import latest_checkpoint, load_generator
-from vjgan.train.hardware import pick_device
-from vjgan.train.snapshots import SnapshotStore
+from vjgan.run.directory import RunDir
+from vjgan.run.snapshots import SnapshotStore
 
 CONTACT_THUMB_WIDTH_PX = 320  # width of each clip's first frame on the contact sheet
 CONTACT_LABEL_PX = 16  # height of the seed label under each thumbnail
@@ -183,10 +183,10 @@ class AudioOptions:
 def render_progress(run_dir: Path, config: RenderConfig = RenderConfig(), options: ProgressOptions = ProgressOptions(), out: Path | None = None) -> Path:
     """The training-process video: snapshot after snapshot of the fixed noise bank, one per frame by default."""
     run_dir = Path(run_dir)
-    path = output_path(config, out, run_dir / "clips" / "progress")
+    path = output_path(config, out, RunDir(run_dir).clips_path / "progress")
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such run directory")
-    store = SnapshotStore.open(run_dir)
+    store = RunDir(run_dir).snapshots()
     first, stop = snapshot_range(store, options, run_dir)
     device = pick_device(config.device)
     layout = Layout(config.layout or "grid", sample=config.sample, rows=config.rows, cols=config.cols)
@@ -215,19 +215,18 @@ def snapshot_range(store: SnapshotStore, options: ProgressOptions, run_dir: Path
 
 def snapshot_chunks(store: SnapshotStore, first: int, stop: int, n_samples: int, options: ProgressOptions, chunk_frames: int, device):
     """Per chunk, [(t, n_samples, 3, h, w)] held or crossfaded snapshots, reading only the rows it needs."""
-    n_frames = (stop - first) * options.frames_per_snapshot
+    k = options.frames_per_snapshot
+    n_frames = (stop - first) * k
     for start in range(0, n_frames, chunk_frames):
         end = min(start + chunk_frames, n_frames)
-        index_a, index_b, weight_b = blend_schedule(stop - first, options.frames_per_snapshot, options.crossfade, start, end)
-        low, high = int(index_a.min()), int(index_b.max()) + 1
+        low, high = start // k, min((end - 1) // k + 1, stop - first - 1) + 1  # rows frames [start, end) blend
         rows = from_uint8_hwc(store.frames(first + low, first + high)[:, :n_samples], device)  # (r, n, 3, h, w)
-        weight = torch.from_numpy(weight_b).to(device).view(-1, 1, 1, 1, 1)  # (t, 1, 1, 1, 1)
-        yield [torch.lerp(rows[index_a - low], rows[index_b - low], weight)]  # (t, n, 3, h, w)
+        yield [expand_snapshots(rows, k, options.crossfade, start - low * k, end - low * k)]  # (t, n, 3, h, w)
 
 
 def open_renderer(run_dir: Path, checkpoint: Path | None, config: RenderConfig) -> tuple[LatentRenderer, int]:
     """The run's EMA generator on the render device, and the run's noise-bank size (a wall's tile limit)."""
-    generator, train_config = load_generator(run_dir, checkpoint)
+    generator, train_config = RunDir(run_dir).load_generator(checkpoint)
     return LatentRenderer(generator, config), train_config.noise_bank_size
 
 
@@ -257,7 +256,7 @@ def render_loop(
     """A seamless loop of `options.seconds` (or of `options.beat`'s bars): its first frame follows its last
     as any frame follows the one before (with a beat, as a beat's frame follows the one before it)."""
     n_frames, loop, effects_of_seed = loop_source(options.seconds, options.beat, config)
-    path = output_path(config, out, Path(run_dir) / "clips" / f"loop-{config.seed}")
+    path = output_path(config, out, RunDir(run_dir).clips_path / f"loop-{config.seed}")
     renderer, bank_size = open_renderer(run_dir, checkpoint, config)
     return render_latent_clip(renderer, bank_size, loop, n_frames, ClipJob(path, effects=effects_of_seed(config.seed)), config)
 
@@ -279,7 +278,7 @@ def render_walk(
 ) -> Path:
     """A walk through `options.keyframes` random latents, slerped with easing."""
     n_frames = config.n_frames(options.seconds)
-    path = output_path(config, out, Path(run_dir) / "clips" / f"walk-{config.seed}")
+    path = output_path(config, out, RunDir(run_dir).clips_path / f"walk-{config.seed}")
     renderer, bank_size = open_renderer(run_dir, checkpoint, config)
     walk = partial(walk_path, n_frames, keyframes=options.keyframes, easing=options.easing, loop=options.loop)
     return render_latent_clip(renderer, bank_size, walk, n_frames, ClipJob(path), config)
@@ -294,7 +293,7 @@ def render_audio(
     out: Path | None = None,
 ) -> Path:
     """A clip exactly as long as `track`, moving and flashing with it, with the track muxed in as AAC."""
-    path = output_path(config, out, Path(run_dir) / "clips" / f"audio-{config.seed}")
+    path = output_path(config, out, RunDir(run_dir).clips_path / f"audio-{config.seed}")
     renderer, bank_size = open_renderer(run_dir, checkpoint, config)
     controls = analyse(Path(track), config.fps)
     music = partial(audio_path, controls, motion=options.motion)
@@ -338,7 +337,7 @@ def generate(
     first frames, in `out_dir` (default RUN/clips/loops-<first seed>-<last seed>/). Loops an earlier run
     finished with the same settings and weights are kept, not rendered again."""
     seeds = list(range(config.seed, config.seed + options.count))
-    out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "clips" / f"loops-{seeds[0]}-{seeds[-1]}"
+    out_dir = Path(out_dir) if out_dir is not None else RunDir(run_dir).clips_path / f"loops-{seeds[0]}-{seeds[-1]}"
     paths = [output_path(config, None, out_dir / f"loop-{seed}") for seed in seeds]
     n_frames, loop, effects_of_seed = loop_source(options.seconds, options.beat, config)
     renderer, bank_size = open_renderer(run_dir, checkpoint, config)
@@ -368,7 +367,7 @@ def generate(
 def loop_settings(run_dir: Path, checkpoint: Path | None, config: RenderConfig, options: GenerateOptions) -> dict:
     """Everything a generated loop's pixels depend on but its seed (in its name): the render and loop settings,
     and the checkpoint's file (a run trained further has a newer one), as JSON values."""
-    source = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run_dir)
+    source = Path(checkpoint) if checkpoint is not None else RunDir(run_dir).latest_checkpoint()
     stat = source.stat()
     settings = {
         "render": dataclasses.asdict(dataclasses.replace(config, seed=0)),

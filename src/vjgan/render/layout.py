@@ -42,8 +42,8 @@ LANCZOS_LOBES = 3  # lanczos-3
 # 16:9 frames: a 3x3 grid of 176x96 samples loses 3%, of 160x96 6.25%; a 3x4 grid of squares keeps its bars.
 GRID_MAX_CUT = 0.07
 # BT.709 luma weights of R and B (G's is the rest) and limited ("MPEG", TV) range: Y spans 16..235 (219 levels),
-# Cb and Cr 16..240 (224) around 128. How the writers tag their streams (`video.add_video_stream`) and what
-# swscale is asked for (`video.Scaler`), so both ways of making yuv420p frames give the same picture.
+# Cb and Cr 16..240 (224) around 128. How the writers tag their streams (`video.av_encoder.add_video_stream`)
+# and what swscale is asked for (`video.Scaler`), so both ways of making yuv420p frames give the same picture.
 BT709_KR, BT709_KB = 0.2126, 0.0722
 LUMA_BLACK, LUMA_LEVELS, CHROMA_LEVELS = 16, 219, 224
 
@@ -340,9 +340,12 @@ def blend_schedule(n_snapshots: int, frames_per_snapshot: int, crossfade: bool, 
     return index_a, index_b, weight_b.astype(np.float32)
 
 
-def expand_snapshots(snapshots: torch.Tensor, frames_per_snapshot: int, crossfade: bool) -> torch.Tensor:
-    """(S, ...) snapshots -> (S * K, ...) frames, each held or crossfaded per `blend_schedule`."""
-    index_a, index_b, weight_b = blend_schedule(len(snapshots), frames_per_snapshot, crossfade)
+def expand_snapshots(snapshots: torch.Tensor, frames_per_snapshot: int, crossfade: bool, start: int = 0,
+                     stop: int | None = None) -> torch.Tensor:
+    """(S, ...) snapshots -> frames [start, stop) (default all S * K) of their progress video, (t, ...), each
+    held or crossfaded per `blend_schedule`. A chunked renderer passes the rows its frames need, with
+    `start`/`stop` counted from the first of those rows' frames."""
+    index_a, index_b, weight_b = blend_schedule(len(snapshots), frames_per_snapshot, crossfade, start, stop)
     weight = torch.from_numpy(weight_b).to(snapshots.device, snapshots.dtype)
     weight = weight.view(-1, *[1] * (snapshots.ndim - 1))  # (S * K, 1, ...)
     start, end = snapshots[torch.from_numpy(index_a)], snapshots[torch.from_numpy(index_b)]

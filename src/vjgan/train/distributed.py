@@ -19,8 +19,8 @@ from typing import Callable, Iterable, TypeVar
 import torch
 import torch.distributed as dist
 
+from vjgan.device import pick_device
 from vjgan.errors import RunError, VjganError
-from vjgan.train.hardware import pick_device
 
 T = TypeVar("T")
 

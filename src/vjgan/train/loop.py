@@ -28,25 +28,22 @@ from vjgan.console import console
 from vjgan.errors import OutputError, RunError, StoreError
 from vjgan.footage.store import FrameStore
 from vjgan.model.networks import latent_from_gaussian, to_uint8
-from vjgan.train import checkpoint as ckpt
+from vjgan.run import checkpoint as ckpt
+from vjgan.run.directory import RunDir
+from vjgan.run.snapshots import SnapshotStore, write_preview
 from vjgan.train.config import TrainConfig
 from vjgan.train.distributed import World, mean_over_ranks, on_main_rank, start_world, stop_world
-from vjgan.train.hardware import autocast_dtype
-from vjgan.train.rundir import RunDir
 from vjgan.train.session import StopRequest, TrainingProgress
-from vjgan.train.snapshots import SnapshotStore, write_preview
 from vjgan.train.state import (
-    Counters,
     Networks,
-    build_networks,
+    TrainingState,
     diverged_error,
-    draw_noise_bank,
-    make_streams,
+    new_state,
     restore_checkpoint,
     save_checkpoint,
     share_batchnorm_statistics,
 )
-from vjgan.train.step import TrainStep, step_on_random_frames
+from vjgan.train.step import RealFrames, TrainStep, step_on_random_frames
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,7 @@ def train(config: TrainConfig, run_dir: Path, *, force: bool = False, resume_fro
     existing run over. Under torchrun, every rank calls this; rank 0 alone writes files.
 
     The store is recorded resolved, so the run resumes from any working directory; a store given at
-    another path than the run's is accepted when its manifest shows it is the same store (rundir).
+    another path than the run's is accepted when its manifest shows it is the same store (run.directory).
     A damaged newest checkpoint is kept aside and the newest whole one resumed from, in one line.
     """
     if force and resume_from is not None:
@@ -81,38 +78,36 @@ def train(config: TrainConfig, run_dir: Path, *, force: bool = False, resume_fro
         stop_world(world)
 
 
-def _train(config, run: RunDir, world: World, force, resume_from, session_start) -> TrainResult:
+def _train(config: TrainConfig, run: RunDir, world: World, force: bool, resume_from: Path | None,
+           session_start: float) -> TrainResult:
     if config.batch_size % world.size:
         raise RunError(f"{run.path}: batch size {config.batch_size} does not split over {world.size} ranks")
-    rank_batch = config.batch_size // world.size
-    frames, source_spans = load_frames(config, world.device)  # (N, H, W, 3) uint8 and (S, 2) int64 or None, on the device
+    real = load_frames(config, world.device)  # the store on the device
     if resume_from is not None:
         require_same_model(Path(resume_from), config)
     on_main_rank(world, lambda: prepare_run(run, config, force, resume_from))
     start_checkpoint = Path(resume_from) if resume_from is not None else ckpt.latest_checkpoint(run.path)
-    amp_dtype = autocast_dtype(config.precision, world.device)
-    nets = build_networks(config, world)
-    streams = make_streams(config.seed, world)
-    noise_bank = draw_noise_bank(config).to(world.device)  # (bank, z_dim), Gaussian
-    counters, loss_sums = Counters(), torch.zeros(2, device=world.device)  # (D, G) loss sums of the open window
+    state = new_state(config, world)
     if start_checkpoint is not None:
-        counters, loss_sums, noise_bank = restore_checkpoint(start_checkpoint, config, nets, streams, world)
+        restore_checkpoint(start_checkpoint, config, state, world)
+    counters = state.counters
     keep_up_to_images = counters.images_seen if start_checkpoint is not None else -1  # -1: a new run keeps nothing
     recorded_snapshots = ckpt.read_metadata(start_checkpoint).get(ckpt.SNAPSHOTS_KEY) if start_checkpoint is not None else None
     snapshots = on_main_rank(world, lambda: align_run_files(run, config, keep_up_to_images, recorded_snapshots))
     if world.is_main:
-        run.write_noise_bank(noise_bank)
-    bank_latents = latent_from_gaussian(noise_bank, config.model.latent)  # (bank, z_dim): what snapshots render
+        run.write_noise_bank(state.noise_bank)
+    bank_latents = latent_from_gaussian(state.noise_bank, config.model.latent)  # (bank, z_dim): what snapshots render
+    nets = state.nets
     if start_checkpoint is None:  # a new run: its first frame and first checkpoint, before any training
         if world.is_main:
             take_snapshot(nets, bank_latents, snapshots, run, counters.images_seen)
-        save_checkpoint(run, config, nets, streams, noise_bank, counters, loss_sums, world)
+        save_checkpoint(run, config, state, world)
     if counters.images_seen >= config.images_total:
         if world.is_main:
             console.print(f"{run.path}: already trained on {counters.images_seen:,} images; raise --images to train further")
         return TrainResult(run.path, counters.images_seen, counters.step, True, ckpt.latest_checkpoint(run.path))
 
-    step = TrainStep(nets, frames, rank_batch, config, streams, world, amp_dtype, source_spans)
+    step = TrainStep(state, real, config, world)
     progress = TrainingProgress(run, config, counters.images_seen, enabled=world.is_main)
     stop = StopRequest(config.minutes, session_start)
     loop_start, seconds_before = time.monotonic(), counters.seconds
@@ -128,7 +123,7 @@ def _train(config, run: RunDir, world: World, force, resume_from, session_start)
                 counters.step += 1
                 counters.window_steps += 1
                 window_images += config.batch_size
-                loss_sums += losses
+                state.loss_sums += losses
                 finished = counters.images_seen >= config.images_total
                 progress.advance(counters.images_seen)
 
@@ -137,9 +132,9 @@ def _train(config, run: RunDir, world: World, force, resume_from, session_start)
                 if at_log_step:
                     now = time.monotonic()
                     counters.seconds = seconds_before + now - loop_start
-                    record = close_log_window(run, counters, loss_sums, window_images / (now - window_start), world)
+                    record = close_log_window(run, state, window_images / (now - window_start), world)
                     progress.show(record)
-                    loss_sums.zero_()
+                    state.loss_sums.zero_()
                     counters.window_steps = 0
                     window_start, window_images = now, 0
 
@@ -153,7 +148,7 @@ def _train(config, run: RunDir, world: World, force, resume_from, session_start)
                 stop_now = not finished and stop.agreed(world, at_log_step)
                 if crossed(images_before, counters.images_seen, config.checkpoint_every_images) or finished or stop_now:
                     counters.seconds = seconds_before + time.monotonic() - loop_start
-                    save_checkpoint(run, config, nets, streams, noise_bank, counters, loss_sums, world)
+                    save_checkpoint(run, config, state, world)
                 if finished or stop_now:
                     break
     except BaseException:
@@ -175,8 +170,8 @@ def dry_run(config: TrainConfig) -> dict[str, float]:
     losses = step(images_seen=0)
     device = step.world.device
     with torch.no_grad():
-        bank_latents = latent_from_gaussian(draw_noise_bank(config), config.model.latent).to(device)
-        snapshot = step.nets.G_ema(bank_latents)  # (bank, 3, H, W)
+        bank_latents = latent_from_gaussian(step.state.noise_bank, config.model.latent)
+        snapshot = step.state.nets.G_ema(bank_latents)  # (bank, 3, H, W)
     d_value, g_value = losses.tolist()
     return {"d_loss": d_value, "g_loss": g_value, "snapshot_shape": tuple(snapshot.shape), "device": str(device)}
 
@@ -186,7 +181,7 @@ def crossed(before: int, after: int, every: int) -> bool:
     return after // every > before // every
 
 
-def load_frames(config: TrainConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+def load_frames(config: TrainConfig, device: torch.device) -> RealFrames:
     """The whole store as one (N, H, W, 3) uint8 tensor on `device` (100k frames of 96 px are 2.8 GB), and
     with `balance = "sources"` its sources as (S, 2) int64 [first frame, frames] rows there (else None)."""
     if not config.store:
@@ -201,9 +196,9 @@ def load_frames(config: TrainConfig, device: torch.device) -> tuple[torch.Tensor
         )
     frames = torch.from_numpy(store.all_frames()).to(device)  # FrameStore.open refuses an empty store
     if config.balance == "frames":
-        return frames, None
+        return RealFrames(frames)
     spans = [(shard.start, shard.frames) for shard in store.shards if shard.frames]
-    return frames, torch.tensor(spans, dtype=torch.int64, device=device)
+    return RealFrames(frames, torch.tensor(spans, dtype=torch.int64, device=device))
 
 
 @torch.no_grad()
@@ -215,9 +210,10 @@ def take_snapshot(nets: Networks, bank_latents, snapshots: SnapshotStore, run: R
     write_preview(run.preview_path, frames)
 
 
-def close_log_window(run: RunDir, counters: Counters, loss_sums, images_per_second: float, world: World) -> dict:
+def close_log_window(run: RunDir, state: TrainingState, images_per_second: float, world: World) -> dict:
     """Average the window's losses over steps and ranks, refuse NaN/inf, and append a log record."""
-    d_mean, g_mean = (mean_over_ranks(loss_sums, world) / counters.window_steps).tolist()
+    counters = state.counters
+    d_mean, g_mean = (mean_over_ranks(state.loss_sums, world) / counters.window_steps).tolist()
     if not (math.isfinite(d_mean) and math.isfinite(g_mean)):
         raise diverged_error(run, counters.images_seen, f"d_loss={d_mean}, g_loss={g_mean}")
     record = {

@@ -7,9 +7,9 @@ import time
 from rich.progress import TextColumn
 
 from vjgan.console import make_progress
+from vjgan.run.directory import RunDir
 from vjgan.train.config import TrainConfig
 from vjgan.train.distributed import World, any_rank
-from vjgan.train.rundir import RunDir
 
 
 class StopRequest:

@@ -23,10 +23,11 @@ import torch
 from vjgan.console import console
 from vjgan.errors import RunError
 from vjgan.model.networks import Discriminator, Generator
-from vjgan.train import checkpoint as ckpt
+from vjgan.run import checkpoint as ckpt
+from vjgan.run.checkpoint import Counters
+from vjgan.run.directory import RunDir
 from vjgan.train.config import TrainConfig, config_to_dict
 from vjgan.train.distributed import World, any_rank, average_buffers, broadcast_module, gather_tensors
-from vjgan.train.rundir import RunDir
 
 STREAMS = ("batch", "latent", "augment")  # one random generator per kind of choice, per batch shard
 NOISE_BANK_STREAM = len(STREAMS)  # the bank is drawn once, the same on every rank and device
@@ -48,11 +49,25 @@ class Networks:
 
 
 @dataclass
-class Counters:
-    images_seen: int = 0  # images D has seen as real, all ranks together
-    step: int = 0  # optimisation steps
-    seconds: float = 0.0  # wall-clock training time, all sessions together
-    window_steps: int = 0  # steps summed in the open log window
+class TrainingState:
+    """Everything a run carries from step to step, and all that a checkpoint saves and restores."""
+
+    nets: Networks
+    streams: list[dict[str, torch.Generator]]  # per batch shard this rank holds, one generator per STREAMS name
+    noise_bank: torch.Tensor  # (bank, z_dim) Gaussian: the fixed noise every snapshot renders
+    counters: Counters
+    loss_sums: torch.Tensor  # (2,) this rank's (D, G) loss sums of the open log window
+
+
+def new_state(config: TrainConfig, world: World) -> TrainingState:
+    """A new run's state on `world.device`: networks and streams from the seed, the bank drawn, nothing counted."""
+    return TrainingState(
+        nets=build_networks(config, world),
+        streams=make_streams(config.seed, world),
+        noise_bank=draw_noise_bank(config).to(world.device),
+        counters=Counters(),
+        loss_sums=torch.zeros(2, device=world.device),
+    )
 
 
 def build_networks(config: TrainConfig, world: World) -> Networks:
@@ -161,11 +176,12 @@ def diverged_error(run: RunDir, images_seen: int, what: str) -> RunError:
     )
 
 
-def save_checkpoint(run, config, nets: Networks, streams, noise_bank, counters: Counters, loss_sums, world: World) -> None:
+def save_checkpoint(run: RunDir, config: TrainConfig, state: TrainingState, world: World) -> None:
     """Write a checkpoint (rank 0), unless the weights or the open window hold NaN/inf (then stop)."""
+    nets, counters = state.nets, state.counters
     share_batchnorm_statistics(nets, world)
     weights = [*nets.G.parameters(), *nets.D.parameters()]
-    finite = bool(torch.stack([torch.isfinite(w).all() for w in weights] + [torch.isfinite(loss_sums).all()]).all())
+    finite = bool(torch.stack([torch.isfinite(w).all() for w in weights] + [torch.isfinite(state.loss_sums).all()]).all())
     if any_rank(not finite, world):
         raise diverged_error(run, counters.images_seen, "weights or losses became NaN/inf")
     if world.size > 1:  # data-parallel training is only right while every rank holds the same weights
@@ -178,14 +194,15 @@ def save_checkpoint(run, config, nets: Networks, streams, noise_bank, counters: 
         **ckpt.module_tensors("D", nets.D),
         **ckpt.optimizer_tensors("opt_g", nets.opt_g),
         **ckpt.optimizer_tensors("opt_d", nets.opt_d),
-        "noise_bank": noise_bank,
+        "noise_bank": state.noise_bank,
     }
+    streams = state.streams
     for name in STREAMS:  # rng.<stream>.rank<s>: shard s (named for the rank that held it in the first session)
         held_states = torch.stack([shard[name].get_state() for shard in streams])  # (held shards, state bytes)
         for rank, states in enumerate(gather_tensors(held_states, world)):
-            for shard, state in zip(held_shards(len(streams) * world.size, rank, world.size), states):
-                tensors[f"rng.{name}.rank{shard}"] = state
-    for rank, rank_sums in enumerate(gather_tensors(loss_sums, world)):  # loss_sums.rank<r>: rank r's window
+            for shard, shard_state in zip(held_shards(len(streams) * world.size, rank, world.size), states):
+                tensors[f"rng.{name}.rank{shard}"] = shard_state
+    for rank, rank_sums in enumerate(gather_tensors(state.loss_sums, world)):  # loss_sums.rank<r>: rank r's window
         tensors[f"loss_sums.rank{rank}"] = rank_sums
     metadata = {
         "config": config_to_dict(config),
@@ -200,9 +217,9 @@ def save_checkpoint(run, config, nets: Networks, streams, noise_bank, counters: 
         ckpt.write_checkpoint(run.path, tensors, metadata)
 
 
-def restore_checkpoint(path: Path, config: TrainConfig, nets: Networks, streams: list, world: World):
-    """Load a checkpoint into the networks and `streams` (this rank's list, laid out afresh in place for the
-    batch shards it holds now); returns (counters, loss_sums, noise_bank).
+def restore_checkpoint(path: Path, config: TrainConfig, state: TrainingState, world: World) -> None:
+    """Load a checkpoint into `state`: networks, counters, loss sums, noise bank, and streams laid out afresh
+    for the batch shards this rank holds now.
 
     Resuming on another number of ranks, or on another kind of device (CPU and CUDA random states differ
     in kind and size), is allowed. The run keeps its shards where every rank can hold an equal number of
@@ -211,6 +228,7 @@ def restore_checkpoint(path: Path, config: TrainConfig, nets: Networks, streams:
     their shard and the images seen.
     """
     tensors, metadata = ckpt.read_checkpoint(path, world.device)
+    nets = state.nets
     for prefix in ("G", "G_ema", "D"):
         ckpt.load_module(getattr(nets, prefix), tensors, prefix, path)
     ckpt.load_optimizer(nets.opt_g, tensors, "opt_g")
@@ -219,7 +237,7 @@ def restore_checkpoint(path: Path, config: TrainConfig, nets: Networks, streams:
     saved_shards = saved_rows(tensors, f"rng.{STREAMS[0]}")
     shard_count = batch_shard_count(saved_shards, config.batch_size, world)
     shards = held_shards(shard_count, world.rank, world.size)
-    streams[:] = [fresh_streams(config.seed, shard, world.device, counters.images_seen) for shard in shards]
+    state.streams = streams = [fresh_streams(config.seed, shard, world.device, counters.images_seen) for shard in shards]
     if shard_count != saved_shards:
         if world.is_main:
             made_on = f"{saved_shards} rank" + "s" * (saved_shards > 1)
@@ -233,8 +251,8 @@ def restore_checkpoint(path: Path, config: TrainConfig, nets: Networks, streams:
     nets.shard_buffers = [loaded, *copies] if copies else []
     loss_rows = [tensors[f"loss_sums.rank{rank}"] for rank in range(saved_rows(tensors, "loss_sums"))]
     # each rank's row is the mean over its shards: another number of ranks carries on from their mean
-    loss_sums = loss_rows[world.rank] if len(loss_rows) == world.size else torch.stack(loss_rows).mean(0)
-    return counters, loss_sums, tensors["noise_bank"]
+    state.loss_sums = loss_rows[world.rank] if len(loss_rows) == world.size else torch.stack(loss_rows).mean(0)
+    state.counters, state.noise_bank = counters, tensors["noise_bank"]
 
 
 def saved_rows(tensors: dict[str, torch.Tensor], name: str) -> int:

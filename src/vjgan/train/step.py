@@ -8,34 +8,43 @@ store, the weights, the optimizer state, the random streams' philox states, the 
 scalar), which is what lets the recorded graph stand for every later step.
 """
 
+from dataclasses import dataclass
+
 import torch
 
 from vjgan.console import console
+from vjgan.device import autocast_dtype, pick_device
 from vjgan.errors import RunError
 from vjgan.model.augment import diff_augment, random_flip
 from vjgan.model.losses import d_loss, g_loss
 from vjgan.model.networks import Generator, sample_latents
 from vjgan.train.config import TrainConfig
 from vjgan.train.distributed import World, average_gradients
-from vjgan.train.hardware import autocast_dtype, pick_device
-from vjgan.train.state import Networks, build_networks, make_streams, use_shard_buffers
+from vjgan.train.state import TrainingState, new_state, use_shard_buffers
 
 GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuDNN autotuning, Adam's lazy state)
 
 
+@dataclass(frozen=True)
+class RealFrames:
+    """What D learns from, on the training device: the whole store, and how its frames group into sources."""
+
+    frames: torch.Tensor  # (N, H, W, 3) uint8
+    source_spans: torch.Tensor | None = None  # (S, 2) int64 [first frame, frames] per source to balance over; None: uniform
+
+
 class TrainStep:
-    """`step(images_seen)` runs one step and returns this rank's (D loss, G loss) as a (2,) device tensor,
-    the mean over the batch shards it holds (`streams`, one dict per shard; `rank_batch` images in all).
+    """`step(images_seen)` runs one step of `state` and returns this rank's (D loss, G loss) as a (2,) device
+    tensor, the mean over the batch shards it holds (`state.streams`, one dict per shard).
 
     With `config.cuda_graph` on CUDA, the first `GRAPH_WARMUP_STEPS` calls run eagerly on a side stream,
     the next one records the step into a CUDA graph, and every call from then on replays it. The
     returned tensor is then the graph's own output, overwritten by the next call: add it up before.
     """
 
-    def __init__(self, nets: Networks, frames: torch.Tensor, rank_batch: int, config: TrainConfig,
-                 streams: dict[str, torch.Generator], world: World, amp_dtype, source_spans=None):
-        self.nets, self.frames, self.rank_batch, self.config = nets, frames, rank_batch, config
-        self.streams, self.world, self.amp_dtype, self.source_spans = streams, world, amp_dtype, source_spans
+    def __init__(self, state: TrainingState, real: RealFrames, config: TrainConfig, world: World):
+        self.state, self.real, self.config, self.world = state, real, config, world
+        self.amp_dtype = autocast_dtype(config.precision, world.device)
         self.ema_decay = torch.zeros((), device=world.device)  # EMA-G's decay of the coming step
         self.graphed = config.cuda_graph and world.device.type == "cuda"
         if config.cuda_graph and world.size > 1:
@@ -58,8 +67,7 @@ class TrainStep:
         return self.graph_losses
 
     def _eager_step(self) -> torch.Tensor:
-        return train_step(self.nets, self.frames, self.rank_batch, self.config, self.streams, self.world,
-                          self.amp_dtype, self.ema_decay, self.source_spans)
+        return train_step(self.state, self.real, self.config, self.world, self.amp_dtype, self.ema_decay)
 
     def _warmup_step(self) -> torch.Tensor:
         side = torch.cuda.Stream()
@@ -73,10 +81,10 @@ class TrainStep:
 
     def _capture(self) -> None:
         graph = torch.cuda.CUDAGraph()
-        for generator in (generator for shard in self.streams for generator in shard.values()):
+        for generator in (generator for shard in self.state.streams for generator in shard.values()):
             graph.register_generator_state(generator)  # replays advance each stream, as eager steps would
-        self.nets.opt_d.zero_grad(set_to_none=True)  # the graph's backward passes allocate the gradients
-        self.nets.opt_g.zero_grad(set_to_none=True)
+        self.state.nets.opt_d.zero_grad(set_to_none=True)  # the graph's backward passes allocate the gradients
+        self.state.nets.opt_g.zero_grad(set_to_none=True)
         try:
             with torch.cuda.graph(graph):
                 self.graph_losses = self._eager_step()
@@ -93,21 +101,21 @@ def step_on_random_frames(config: TrainConfig, n_frames: int) -> TrainStep:
     world = World(rank=0, size=1, device=pick_device(config.device))
     generator = torch.Generator().manual_seed(config.seed)
     frames = torch.randint(0, 256, (n_frames, *config.model.size_px, 3), generator=generator, dtype=torch.uint8)
-    return TrainStep(build_networks(config, world), frames.to(world.device), config.batch_size, config,
-                     make_streams(config.seed, world), world, autocast_dtype(config.precision, world.device))
+    return TrainStep(new_state(config, world), RealFrames(frames.to(world.device)), config, world)
 
 
-def train_step(nets: Networks, frames, rank_batch, config, streams, world, amp_dtype, ema_decay: torch.Tensor,
-               source_spans=None) -> torch.Tensor:
+def train_step(state: TrainingState, real: RealFrames, config: TrainConfig, world: World, amp_dtype,
+               ema_decay: torch.Tensor) -> torch.Tensor:
     """One optimisation step; returns this rank's (D loss, G loss) as a (2,) tensor left on the device.
 
-    Each batch shard this rank holds (`streams`, one dict of random streams per shard) is sampled,
+    Each batch shard this rank holds (`state.streams`, one dict of random streams per shard) is sampled,
     normalised and differentiated on its own, as if it were a rank of its own; gradients add up over
     the shards and `average_gradients` makes them the mean over all the run's shards.
     `ema_decay` is EMA-G's decay for this step as a 0-dim tensor on the device (see `update_ema`).
-    `source_spans` (from `load_frames`) balances the real frames over sources; None draws them uniformly.
+    `amp_dtype` is the autocast dtype (None: float32).
     """
-    shard_batch = rank_batch // len(streams)
+    nets, streams = state.nets, state.streams
+    shard_batch = config.batch_size // world.size // len(streams)
     # no autocast weight cache: a CUDA graph must not record casts of a cache it does not own
     autocast = torch.autocast(world.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None,
                               cache_enabled=False)
@@ -117,12 +125,12 @@ def train_step(nets: Networks, frames, rank_batch, config, streams, world, amp_d
     fakes, d_losses = [], []
     for position, shard in enumerate(streams):
         # sample
-        real = sample_real(frames, shard_batch, config.flip, shard["batch"], source_spans)  # (b, 3, H, W) in [-1, 1]
+        real_images = sample_real(real.frames, shard_batch, config.flip, shard["batch"], real.source_spans)  # (b, 3, H, W) in [-1, 1]
         z = sample_latents(shard_batch, config.model.z_dim, config.model.latent, shard["latent"])  # (b, z_dim)
         use_shard_buffers(nets, position)
         with autocast:
             fake = nets.G_forward(z)  # (b, 3, H, W)
-            real_scores = nets.D_forward(diff_augment(real, config.augment, shard["augment"]))  # (b,)
+            real_scores = nets.D_forward(diff_augment(real_images, config.augment, shard["augment"]))  # (b,)
             fake_scores = nets.D_forward(diff_augment(fake.detach(), config.augment, shard["augment"]))  # (b,)
             loss_d = d_loss(config.loss, real_scores, fake_scores)
         loss_d.backward()  # adds this shard's gradients to the others'

@@ -31,6 +31,15 @@ FRAMES_FILE = "frames.u8"
 INDEX_FILE = "index.json"
 
 
+def snapshots_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "snapshots"
+
+
+def snapshot_index_path(run_dir: Path) -> Path:
+    """The index: what changes when a snapshot is taken (what clips made from the snapshots are newer than)."""
+    return snapshots_dir(run_dir) / INDEX_FILE
+
+
 class SnapshotStore:
     """Rows of `bank_size` frames of `size_px` (height, width), one row per snapshot."""
 
@@ -43,8 +52,7 @@ class SnapshotStore:
     @classmethod
     def open(cls, run_dir: Path) -> "SnapshotStore":
         """The snapshots of an existing run (for rendering the training-process video)."""
-        folder = Path(run_dir) / "snapshots"
-        index_path = folder / INDEX_FILE
+        folder, index_path = snapshots_dir(run_dir), snapshot_index_path(run_dir)
         if not index_path.is_file():
             raise RunError(f"{run_dir}: no snapshots (no {index_path}); train the run first")
         try:
@@ -65,9 +73,8 @@ class SnapshotStore:
         With `images_seen` (resuming: the checkpoint's images, -1 for a new run) snapshots after it are
         forgotten and damage is repaired; `recorded_images_seen` is the checkpoint's copy of the index.
         """
-        folder = Path(run_dir) / "snapshots"
+        folder, index_path = snapshots_dir(run_dir), snapshot_index_path(run_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        index_path = folder / INDEX_FILE
         if images_seen is None or index_path.exists():
             try:
                 store = cls.open(run_dir) if index_path.exists() else cls(folder, bank_size, tuple(size_px), [])

@@ -1,17 +1,29 @@
 """Device and number-format choices, made at run time (never at import: CPU users must always get in).
 
+Training, rendering and the live mode pick their device and autocast dtype here, from the names their
+configs hold (`DEVICES`, `PRECISIONS`). torch is imported only by the functions that need it, so the
+CLI can offer these names as choices without paying torch's import.
+
 bf16 autocast roughly halves the work of every convolution where the hardware has bf16 arithmetic
 (CUDA from Ampere on; CPUs with AVX-512 BF16 or AMX via oneDNN); elsewhere it is emulated and slower
 than float32, so "auto" picks it only where it is native.
 """
 
-import torch
+from typing import TYPE_CHECKING
 
 from vjgan.errors import VjganError
 
+if TYPE_CHECKING:
+    import torch
 
-def pick_device(name: str, local_rank: int = 0) -> torch.device:
+DEVICES = ("auto", "cpu", "cuda")  # "auto": this rank's CUDA device when there is one, else the CPU
+PRECISIONS = ("auto", "fp32", "bf16")  # "auto": bf16 where the hardware runs it natively, else fp32
+
+
+def pick_device(name: str, local_rank: int = 0) -> "torch.device":
     """"auto" -> this rank's CUDA device when there is one, else the CPU."""
+    import torch
+
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
@@ -26,15 +38,19 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
-def bf16_is_native(device: torch.device) -> bool:
+def bf16_is_native(device: "torch.device") -> bool:
+    import torch
+
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)
     cpu_checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, check, lambda: False)() for check in cpu_checks)
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+def autocast_dtype(precision: str, device: "torch.device") -> "torch.dtype | None":
     """The autocast dtype for the networks' forward passes, or None for plain float32."""
+    import torch
+
     if precision == "fp32" or (precision == "auto" and not bf16_is_native(device)):
         return None
     return torch.bfloat16

@@ -14,6 +14,7 @@ reads whole is used, and resuming training keeps the damaged file aside as `<nam
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,8 @@ from vjgan.console import console, printable
 from vjgan.errors import RunError
 from vjgan.files import PARTIAL_SUFFIX, atomic_path
 from vjgan.model.networks import Generator
+from vjgan.run.snapshots import indexed_images_seen
 from vjgan.train.config import TrainConfig, config_from_dict
-from vjgan.train.snapshots import indexed_images_seen
 
 CHECKPOINT_FORMAT = "vjgan-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -36,6 +37,16 @@ DAMAGED_SUFFIX = ".damaged"  # a checkpoint that did not read whole, kept for a 
 LEFTOVER_SUFFIXES = (".tmp", PARTIAL_SUFFIX)  # half-written saves of a killed process (".tmp": older vjgan)
 DIGEST_KEY = "tensors_sha256"
 SNAPSHOTS_KEY = "snapshots_images_seen"
+
+
+@dataclass
+class Counters:
+    """How far a run has come; saved in every checkpoint's metadata as `counters`."""
+
+    images_seen: int = 0  # images D has seen as real, all ranks together
+    step: int = 0  # optimisation steps
+    seconds: float = 0.0  # wall-clock training time, all sessions together
+    window_steps: int = 0  # steps summed in the open log window
 
 
 def checkpoints_dir(run_dir: Path) -> Path:
@@ -178,6 +189,11 @@ def read_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[dic
     if expected is not None and tensors_digest(tensors) != expected:
         raise RunError(f"{path}: damaged checkpoint (its tensors do not match their SHA-256)")
     return {name: tensor.to(device) for name, tensor in tensors.items()}, metadata
+
+
+def read_counters(path: Path) -> Counters:
+    """The counters of a checkpoint, without reading its tensors."""
+    return Counters(**read_metadata(path)["counters"])
 
 
 def checkpoint_config(metadata: dict[str, Any], path: Path) -> TrainConfig:

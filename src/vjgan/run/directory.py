@@ -1,9 +1,19 @@
-"""The run directory's files other than checkpoints and snapshots: config, log, noise bank, charts,
-and the record of the frame store the run learns from.
+"""The run directory: the one place that knows a run's layout, through which train/ writes and render/,
+evaluate, demo (and the live mode) read.
 
-Layout (docs/interfaces.md): `config.toml`, `log.jsonl`, `noise_bank.safetensors`, `store.json`,
-`checkpoints/`, `snapshots/`, `preview.png`, `loss.png`. Everything here is written by rank 0 only,
-each file replaced atomically (files.py) except the log, which is appended to and repaired at resume.
+Layout (docs/interfaces.md), each file with the module that owns its format:
+  config.toml             every setting of the run (this module; `TrainConfig` from train.config)
+  store.json              the frame store the run learns from, by identity (this module)
+  log.jsonl               one record per logging step (this module)
+  noise_bank.safetensors  the fixed noise, Gaussian (this module)
+  preview.png, loss.png   the newest snapshot as a grid, the loss curves (this module)
+  checkpoints/            self-describing safetensors, newest few (run.checkpoint)
+  snapshots/              frames.u8 + index.json, the progress video's source (run.snapshots)
+  eval.json, swd.png, diversity.png   what `vjgan eval` measured (its report: vjgan.evaluate)
+  clips/                  rendered clips (render.clips names them)
+
+Everything here is written by rank 0 only, each file replaced atomically (files.py) except the log,
+which is appended to and repaired at resume.
 
 The store is recorded resolved (config.toml) and by identity (`store.json`: genre, settings and the
 fingerprints of every source the run has trained on), so a run resumes from any working directory
@@ -13,6 +23,7 @@ and a store that moved is recognised by its manifest, not its path.
 import dataclasses
 import json
 import shutil
+import tomllib
 from pathlib import Path
 
 import torch
@@ -22,8 +33,11 @@ from vjgan.console import console, printable
 from vjgan.errors import RunError
 from vjgan.files import atomic_path, partial_path, write_atomic, writing
 from vjgan.footage.store import read_manifest
+from vjgan.model.networks import Generator
 from vjgan.plot import line_chart_png
-from vjgan.train.config import TrainConfig, read_config_toml, run_setting_changes, write_config_toml
+from vjgan.run import checkpoint as ckpt
+from vjgan.run.snapshots import SnapshotStore, snapshot_index_path, snapshots_dir
+from vjgan.train.config import TrainConfig, config_from_dict, config_to_dict, run_setting_changes
 
 STORE_RECORD = "store.json"
 
@@ -37,6 +51,39 @@ class RunDir:
         self.preview_path = self.path / "preview.png"
         self.loss_plot_path = self.path / "loss.png"
         self.store_record_path = self.path / STORE_RECORD
+        self.checkpoints_path = ckpt.checkpoints_dir(self.path)
+        self.snapshots_path = snapshots_dir(self.path)
+        self.snapshot_index_path = snapshot_index_path(self.path)
+        self.eval_report_path = self.path / "eval.json"
+        self.swd_chart_path = self.path / "swd.png"
+        self.diversity_chart_path = self.path / "diversity.png"
+        self.clips_path = self.path / "clips"
+
+    def require(self) -> "RunDir":
+        """This run, or a RunError when `path` holds none (no config.toml)."""
+        if not self.config_path.is_file():
+            raise RunError(f"{self.path}: not a vjgan run (no config.toml); give the directory `vjgan train` wrote")
+        return self
+
+    def read_config(self) -> TrainConfig:
+        return read_config_toml(self.config_path)
+
+    def snapshots(self) -> SnapshotStore:
+        """The run's snapshots (RunError when it has none yet)."""
+        return SnapshotStore.open(self.path)
+
+    def latest_checkpoint(self) -> Path | None:
+        """The newest checkpoint that reads whole (damaged newer ones are passed over)."""
+        return ckpt.latest_checkpoint(self.path)
+
+    def counters(self) -> ckpt.Counters | None:
+        """The counters of the newest whole checkpoint (None before the first)."""
+        newest = self.latest_checkpoint() if self.path.is_dir() else None
+        return ckpt.read_counters(newest) if newest is not None else None
+
+    def load_generator(self, checkpoint: Path | None = None, device="cpu") -> tuple[Generator, TrainConfig]:
+        """The EMA generator of the newest (or given) checkpoint, in eval mode, and the run's config."""
+        return ckpt.load_generator(self.path, checkpoint, device)
 
     def prepare(self, config: TrainConfig, force: bool, settings_may_change: bool) -> None:
         """Create (or re-open) the run for `config`; a run made with other settings is refused.
@@ -46,7 +93,7 @@ class RunDir:
         """
         self._check_writable()
         if self.config_path.exists():
-            stored = read_config_toml(self.config_path)
+            stored = self.read_config()
             changes = run_setting_changes(stored, config)
             if force:
                 self._start_over()
@@ -71,8 +118,8 @@ class RunDir:
 
     def _start_over(self) -> None:
         """Delete what a previous run with this name wrote (and nothing else found in the folder)."""
-        for folder in ("checkpoints", "snapshots"):
-            shutil.rmtree(self.path / folder, ignore_errors=True)
+        for folder in (self.checkpoints_path, self.snapshots_path):
+            shutil.rmtree(folder, ignore_errors=True)
         for path in (*self._own_files(), self.store_record_path):
             path.unlink(missing_ok=True)
 
@@ -81,7 +128,7 @@ class RunDir:
 
     def remove_leftovers(self) -> None:
         """Half-written files of a killed process beside the run's own files (`.partial`; `.tmp` from older vjgan)."""
-        for path in (*self._own_files(), self.store_record_path, self.path / "snapshots" / "index.json"):
+        for path in (*self._own_files(), self.store_record_path, self.snapshot_index_path):
             for leftover in (partial_path(path), path.with_name(path.name + ".tmp")):
                 leftover.unlink(missing_ok=True)
 
@@ -90,7 +137,7 @@ class RunDir:
         or moved, when its manifest shows the same genre and settings and every source the run trained on
         (said in one line); a different store is a RunError. Old runs recorded relative paths: they are
         taken from the working directory, as they always were."""
-        recorded_path = read_config_toml(self.config_path).store if recorded_path is None else recorded_path
+        recorded_path = self.read_config().store if recorded_path is None else recorded_path
         if Path(recorded_path).resolve() != Path(store).resolve():
             console.print(self._moved_store_line(Path(store), recorded_path), markup=False, soft_wrap=True)
 
@@ -168,6 +215,20 @@ class RunDir:
             "G loss": (images, [record["g_loss"] for record in records]),
         }
         line_chart_png(self.loss_plot_path, series, f"{self.path.name}: losses", "images seen", "loss")
+
+
+def write_config_toml(config: TrainConfig, path: Path) -> None:
+    import tomli_w
+
+    write_atomic(path, tomli_w.dumps(config_to_dict(config)), "the run's config")
+
+
+def read_config_toml(path: Path) -> TrainConfig:
+    try:
+        values = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise RunError(f"{path}: cannot read the run's config ({error})") from None
+    return config_from_dict(values, path)
 
 
 def store_identity(store: Path) -> dict:
