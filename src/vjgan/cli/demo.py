@@ -1,8 +1,8 @@
 """`vjgan demo [--out DIR] [--minutes M]`: the whole path on procedural footage, in minutes."""
 
-import dataclasses
 from pathlib import Path
 
+from vjgan.cli.options import from_flags
 from vjgan.console import console
 from vjgan.demo import PROFILES, DemoConfig, DemoResult, next_commands, run_demo
 from vjgan.device import DEVICES
@@ -16,8 +16,8 @@ def register(parser) -> None:
         "budget, render a training video, a seamless loop and an audio-reactive clip per genre, and index it all "
         "(contact sheet, curves, README.txt). Re-running reuses what is done and resumes what is not."
     )
-    parser.add_argument("--out", type=Path, metavar="DIR", help=f"folder for everything the demo makes (default {DEFAULTS.out_dir})")
-    parser.add_argument("--minutes", type=float, metavar="M", help=f"training minutes, all genres together (default {PROFILES['cpu'].minutes_total:g}; "
+    parser.add_argument("--out", dest="out_dir", type=Path, metavar="DIR", help=f"folder for everything the demo makes (default {DEFAULTS.out_dir})")
+    parser.add_argument("--minutes", dest="minutes_total", type=float, metavar="M", help=f"training minutes, all genres together (default {PROFILES['cpu'].minutes_total:g}; "
                         f"--smoke {PROFILES['smoke'].minutes_total:g})")
     parser.add_argument("--device", choices=DEVICES, help=f"where to train and render; CUDA trains the full seed96 model (default {DEFAULTS.device})")
     parser.add_argument(
@@ -28,9 +28,7 @@ def register(parser) -> None:
 
 
 def run(args) -> int:
-    overrides = {"out_dir": args.out, "minutes_total": args.minutes, "device": args.device, "profile": args.profile}
-    config = dataclasses.replace(DEFAULTS, **{name: value for name, value in overrides.items() if value is not None})
-    result = run_demo(config)
+    result = run_demo(from_flags(DEFAULTS, args))
     print_summary(result)
     return 0
 

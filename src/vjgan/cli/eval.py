@@ -1,10 +1,10 @@
 """`vjgan eval RUNS_DIR/<name>`: SWD and diversity of a run's snapshots, as a table and curve PNGs."""
 
-import dataclasses
 from pathlib import Path
 
 from rich.table import Table
 
+from vjgan.cli.options import from_flags
 from vjgan.console import console, make_progress
 from vjgan.evaluate import EvalConfig, evaluate_run
 
@@ -16,8 +16,8 @@ def register(parser) -> None:
         "below the store's own means mode collapse). Writes eval.json, swd.png and diversity.png into the run."
     )
     parser.add_argument("run_dir", type=Path, metavar="RUNS_DIR/NAME", help="run directory made by vjgan train")
-    parser.add_argument("--every", type=int, help="evaluate every N-th snapshot (the newest always)")
-    parser.add_argument("--samples", type=int, help="frames drawn from the frame store as the real reference")
+    parser.add_argument("--every", dest="every_nth_snapshot", type=int, help="evaluate every N-th snapshot (the newest always)")
+    parser.add_argument("--samples", dest="store_frames", type=int, help="frames drawn from the frame store as the real reference")
     stores = parser.add_mutually_exclusive_group()
     stores.add_argument("--store", type=Path, metavar="DATA_DIR/GENRE", help="any frame store to compare with (default: the run's)")
     stores.add_argument(
@@ -29,8 +29,7 @@ def register(parser) -> None:
 
 
 def run(args) -> int:
-    overrides = {"every_nth_snapshot": args.every, "store_frames": args.samples, "seed": args.seed}
-    config = dataclasses.replace(EvalConfig(), **{k: v for k, v in overrides.items() if v is not None})
+    config = from_flags(EvalConfig(), args)
     store = None
     if args.store is not None:
         from vjgan.footage.store import FrameStore

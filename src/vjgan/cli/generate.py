@@ -3,7 +3,8 @@ and a contact sheet."""
 
 from pathlib import Path
 
-from vjgan.cli.render import add_beat_options, add_output_options, beat_options, given, render_config
+from vjgan.cli.options import from_flags
+from vjgan.cli.render import add_beat_options, add_output_options, beat_options, render_config
 from vjgan.console import console
 from vjgan.render.clips import GenerateOptions, generate
 
@@ -17,7 +18,7 @@ def register(parser) -> None:
     parser.add_argument("run_dir", type=Path, metavar="RUN", help="run directory made by vjgan train")
     parser.add_argument("--count", type=int, metavar="N", help=f"loops to make (default {GenerateOptions.count})")
     parser.add_argument("--seconds", type=float, help=f"length of each loop (default {GenerateOptions.seconds:g})")
-    parser.add_argument("--at-once", type=int, metavar="K", help=f"loops rendered and encoded side by side (default {GenerateOptions.clips_at_once})")
+    parser.add_argument("--at-once", dest="clips_at_once", type=int, metavar="K", help=f"loops rendered and encoded side by side (default {GenerateOptions.clips_at_once})")
     parser.add_argument("--out", type=Path, metavar="FOLDER", help="folder for the loops (default RUN/clips/loops-FIRST-LAST/)")
     add_beat_options(parser)
     add_output_options(parser, latent=True)
@@ -26,8 +27,7 @@ def register(parser) -> None:
 
 def run(args) -> int:
     config = render_config(args)
-    beat = beat_options(args, config)
-    options = given(GenerateOptions(), {"count": args.count, "seconds": args.seconds, "clips_at_once": args.at_once, "beat": beat})
+    options = from_flags(GenerateOptions(), args, beat=beat_options(args, config))
     paths = generate(args.run_dir, config, options, args.checkpoint, args.out)
     console.print(f"wrote {len(paths)} loops and contact_sheet.png to {paths[0].parent}", markup=False)
     return 0

@@ -1,8 +1,8 @@
 """`vjgan render progress|loop|walk|audio RUN`: VJ clips from a trained run."""
 
-import dataclasses
 from pathlib import Path
 
+from vjgan.cli.options import from_flags
 from vjgan.console import console
 from vjgan.device import DEVICES, PRECISIONS
 from vjgan.errors import RenderError
@@ -47,6 +47,7 @@ def register(parser) -> None:
     audio.add_argument("--audio", type=Path, required=True, metavar="TRACK", help="mp3, ogg, wav, flac, m4a, ...")
     audio.add_argument(
         "--effects",
+        type=parse_effects,
         metavar="LIST",
         help=f"comma-separated from {', '.join(EFFECTS)}; 'all' or '' (none) "
         f"(default {','.join(clips.AudioOptions.effects)})",
@@ -68,7 +69,7 @@ def add_kind(kinds, name: str, help: str, latent: bool = False):
 def add_output_options(parser, latent: bool) -> None:
     """The options every render command and `generate` share: RenderConfig's fields."""
     look = parser.add_argument_group("picture")
-    look.add_argument("--size", metavar="WxH", help="output size (default {}x{})".format(*DEFAULTS.frame_size_wh))
+    look.add_argument("--size", dest="frame_size_wh", type=parse_frame_size_wh, metavar="WxH", help="output size (default {}x{})".format(*DEFAULTS.frame_size_wh))
     look.add_argument("--fps", type=float, help=f"frames per second (default {DEFAULTS.fps:g})")
     default_layout = "single" if latent else "grid"
     look.add_argument("--layout", choices=LAYOUTS, help=f"one sample, a RxC grid, or a wall filling the frame (default {default_layout})")
@@ -98,7 +99,7 @@ def add_beat_options(parser) -> None:
     beat.add_argument("--bars", type=int, help="loop length in bars, instead of --seconds (default {})".format(clips.BeatOptions.bars))
     beat.add_argument("--beats-per-bar", type=int, metavar="N", help=f"(default {clips.BeatOptions.beats_per_bar})")
     beat.add_argument("--pulse", type=float, help=f"how far each beat kicks the picture, 0 to 1 (default {clips.BeatOptions.pulse:g})")
-    beat.add_argument("--effects", metavar="LIST", help="comma-separated effects fired on every beat, e.g. zoom,flash (default none)")
+    beat.add_argument("--effects", type=parse_effects, metavar="LIST", help="comma-separated effects fired on every beat, e.g. zoom,flash (default none)")
     beat.add_argument("--intensity", type=float, help=f"effect strength, 0 to {MAX_INTENSITY:g} (default {clips.BeatOptions.intensity:g})")
 
 
@@ -119,37 +120,13 @@ def beat_options(args, config: RenderConfig) -> clips.BeatOptions | None:
     if bpm is None:
         bpm = clips.track_tempo_bpm(args.audio, config.fps)
         console.print(f"tempo of {args.audio}: {bpm:.2f} bpm", markup=False, soft_wrap=True)
-    effects = parse_effects(args.effects) if args.effects is not None else None
-    options = given(
-        clips.BeatOptions(bpm=bpm),
-        {"bars": args.bars, "beats_per_bar": args.beats_per_bar, "pulse": args.pulse, "effects": effects, "intensity": args.intensity},
-    )
+    options = from_flags(clips.BeatOptions(bpm=bpm), args)
     console.print(options.describe(config.fps), markup=False, soft_wrap=True)
     return options
 
 
 def render_config(args) -> RenderConfig:
-    overrides = {
-        "frame_size_wh": parse_frame_size_wh(args.size) if args.size is not None else None,
-        "fps": args.fps,
-        "layout": args.layout,
-        "rows": args.rows,
-        "cols": args.cols,
-        "sample": getattr(args, "sample", None),
-        "filter": args.filter,
-        "seed": getattr(args, "seed", None),
-        "truncation": getattr(args, "truncation", None),
-        "codec": args.codec,
-        "fmt": args.fmt,
-        "device": args.device,
-        "precision": args.precision,
-    }
-    return given(DEFAULTS, overrides)
-
-
-def given(options, overrides: dict):
-    """`options` with the fields that were given on the command line (not None) replaced."""
-    return dataclasses.replace(options, **{name: value for name, value in overrides.items() if value is not None})
+    return from_flags(DEFAULTS, args)
 
 
 def report(path: Path) -> int:
@@ -158,25 +135,21 @@ def report(path: Path) -> int:
 
 
 def run_progress(args) -> int:
-    options = given(
-        clips.ProgressOptions(),
-        {"frames_per_snapshot": args.frames_per_snapshot, "crossfade": args.crossfade, "from_images": args.from_images, "to_images": args.to_images},
-    )
+    options = from_flags(clips.ProgressOptions(), args)
     return report(clips.render_progress(args.run_dir, render_config(args), options, args.out))
 
 
 def run_loop(args) -> int:
     config = render_config(args)
-    options = given(clips.LoopOptions(), {"seconds": args.seconds, "beat": beat_options(args, config)})
+    options = from_flags(clips.LoopOptions(), args, beat=beat_options(args, config))
     return report(clips.render_loop(args.run_dir, config, options, args.checkpoint, args.out))
 
 
 def run_walk(args) -> int:
-    options = given(clips.WalkOptions(), {"seconds": args.seconds, "keyframes": args.keyframes, "easing": args.easing, "loop": args.loop})
+    options = from_flags(clips.WalkOptions(), args)
     return report(clips.render_walk(args.run_dir, render_config(args), options, args.checkpoint, args.out))
 
 
 def run_audio(args) -> int:
-    effects = parse_effects(args.effects) if args.effects is not None else None
-    options = given(clips.AudioOptions(), {"effects": effects, "intensity": args.intensity})
+    options = from_flags(clips.AudioOptions(), args)
     return report(clips.render_audio(args.run_dir, args.audio, render_config(args), options, args.checkpoint, args.out))
