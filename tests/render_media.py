@@ -62,3 +62,10 @@ def is_seamless(frames: np.ndarray, noise_levels: float = 0.5) -> bool:
     changes = frame_changes(frames)
     seam = frame_changes(frames[[-1, 0]])[0]
     return seam <= 2 * max(changes[0], changes[-1]) + noise_levels
+
+
+def compose(images, layout, frame_size_wh: tuple[int, int], filter: str = "bicubic"):
+    """(n, 3, h, w) samples -> one (3, H, W) frame: the renderer's batched composition for one frame."""
+    from vjgan.render.layout import compose_batch
+
+    return compose_batch(images[None], layout, frame_size_wh, filter)[0]

@@ -11,8 +11,14 @@ import pytest
 from media import gradient_frames, write_video
 
 from vjgan.errors import FootageError
-from vjgan.footage.decode import iter_frames, open_video, probe, resample
+from vjgan.footage.decode import iter_frames, open_video, resample
 from vjgan.footage.geometry import fit, plan_frame
+
+
+def probe(path):
+    """What a source is, as ingest learns it before decoding: the opened video's info."""
+    with open_video(path) as video:
+        return video.info
 
 LOSSLESS = {"qp": "0"}  # libx264 keeps flat grey frames exact, so each frame's level names it
 LEVEL_STEP = 4  # grey levels between consecutive numbered frames

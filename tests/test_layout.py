@@ -5,12 +5,12 @@ import pytest
 import torch
 from PIL import Image
 
+from render_media import compose
 from vjgan.errors import RenderError
 from vjgan.render.layout import (
     FILTERS,
     Layout,
     blend_schedule,
-    compose,
     compose_batch,
     expand_snapshots,
     from_uint8_hwc,

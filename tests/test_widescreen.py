@@ -9,11 +9,11 @@ import torch
 
 from conftest import write_frame_store
 from media import write_video
-from render_media import decode_clip, vjgan
+from render_media import compose, decode_clip, vjgan
 from vjgan.cli import main
 from vjgan.footage.geometry import plan_frame
 from vjgan.footage.store import FrameStore
-from vjgan.render.layout import Layout, compose, plan_tiling
+from vjgan.render.layout import Layout, plan_tiling
 from vjgan.run.checkpoint import load_generator
 from vjgan.run.snapshots import SnapshotStore
 from vjgan.sizes import format_size, size_for_aspect

@@ -403,12 +403,6 @@ def open_video(path: Path) -> Video:
     return Video(Path(path))
 
 
-def probe(path: Path) -> VideoInfo:
-    """Rate, size, length, rotation and pixel format of a source (decodes its first frame)."""
-    with open_video(path) as video:
-        return video.info
-
-
 def iter_frames(path: Path, fps: float | None, size_px: int | tuple[int, int], crop: str) -> Iterator[np.ndarray]:
     """(height, width, 3) uint8 frames of `path` at `fps`, fitted by `crop` (see `Video.frames`)."""
     with open_video(path) as video:

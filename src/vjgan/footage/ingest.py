@@ -22,6 +22,7 @@ from vjgan.footage.decode import check_source, open_video, unreadable
 from vjgan.footage.dedup import NearDuplicateFilter
 from vjgan.footage.geometry import CROP_MODES, size_hw
 from vjgan.footage.store import ShardInfo, StoreSettings, StoreWriter, nominal_fps
+from vjgan.interrupts import StopSignals
 from vjgan.sizes import format_size
 
 VIDEO_SUFFIXES = frozenset(
@@ -114,7 +115,6 @@ class GenreReport:
     files_added: int = 0  # new shards, truncated ones included
     files_skipped: int = 0  # already in the store (same content)
     files_failed: int = 0  # nothing usable
-    files_truncated: int = 0  # ingested, but cut short or damaged
     frames_added: int = 0
     frames_decoded: int = 0  # frames decoded from the added files; more than frames_added when --dedup dropped some
     store_frames: int = 0  # frames in the store after this run
@@ -135,10 +135,6 @@ class IngestReport:
     @property
     def frames_added(self) -> int:
         return sum(genre.frames_added for genre in self.genres)
-
-    @property
-    def files_failed(self) -> int:
-        return sum(genre.files_failed for genre in self.genres)
 
     @property
     def nothing_ingested(self) -> bool:
@@ -165,12 +161,13 @@ def ingest(
     for source in sources:
         by_genre.setdefault(source.genre, []).append(source)
     with ExitStack() as stack:
+        stop = stack.enter_context(StopSignals())  # Ctrl-C stops between frames, never inside the decoder
         settings = config.settings
         writers = {name: stack.enter_context(StoreWriter(Path(data_dir) / name, name, settings)) for name in by_genre}
         listener.started(sources)
         for name, genre_sources in by_genre.items():
             genre_report = GenreReport(name, writers[name].path, leftovers_removed=writers[name].removed_leftovers)
-            ingest_genre(writers[name], genre_sources, config, listener, genre_report, report.problems)
+            ingest_genre(writers[name], genre_sources, config, listener, genre_report, report.problems, stop)
             report.genres.append(genre_report)
     return report
 
@@ -182,15 +179,15 @@ def ingest_genre(
     listener: IngestListener,
     report: GenreReport,
     problems: list[Problem],
+    stop: StopSignals,
 ) -> None:
     started = time.perf_counter()
     for source in sources:
-        outcome = ingest_file(writer, source, config, listener)
+        outcome = ingest_file(writer, source, config, listener, stop)
         if outcome.status == "added":
             report.files_added += 1
             report.frames_added += outcome.frames
             report.frames_decoded += outcome.frames if outcome.frames_decoded is None else outcome.frames_decoded
-            report.files_truncated += outcome.problem is not None
         elif outcome.status == "skipped":
             report.files_skipped += 1
         else:
@@ -203,14 +200,17 @@ def ingest_genre(
     report.store_frames = sum(shard.frames for shard in writer.shards)
 
 
-def ingest_file(writer: StoreWriter, source: Source, config: IngestConfig, listener: IngestListener) -> FileOutcome:
+def ingest_file(
+    writer: StoreWriter, source: Source, config: IngestConfig, listener: IngestListener, stop: StopSignals
+) -> FileOutcome:
     """Add `source` as one shard, skip it when its content is in the store already, or say why it failed."""
+    stop.stop_here()
     try:
         check_source(source.path)
         fingerprint = source_fingerprint(source.path)
         if fingerprint in writer.fingerprints:
             return FileOutcome(source, "skipped")
-        info, note = add_shard(writer, source, fingerprint, config, listener)
+        info, note = add_shard(writer, source, fingerprint, config, listener, stop)
     except FootageError as error:
         return FileOutcome(source, "failed", problem=Problem(source.path, str(error).removeprefix(f"{source.path}: ")))
     except Exception as error:  # a hostile file tripping the decoder in a way nobody foresaw
@@ -223,7 +223,8 @@ def ingest_file(writer: StoreWriter, source: Source, config: IngestConfig, liste
 
 
 def add_shard(
-    writer: StoreWriter, source: Source, fingerprint: str, config: IngestConfig, listener: IngestListener
+    writer: StoreWriter, source: Source, fingerprint: str, config: IngestConfig, listener: IngestListener,
+    stop: StopSignals,
 ) -> tuple[ShardInfo, str | None]:
     """Decode `source` into a new shard: (its manifest entry, why it was cut short or damaged, or None).
 
@@ -238,6 +239,7 @@ def add_shard(
         decoded, unreported = 0, 0
         try:
             for frame in video.frames(config.fps, config.size_px, config.crop):
+                stop.stop_here()
                 decoded += 1
                 if not near_duplicates.keep(frame):
                     continue

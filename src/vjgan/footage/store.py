@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import fcntl
 import json
-import os
 import re
 import struct
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ import numpy as np
 
 from vjgan.console import printable
 from vjgan.errors import StoreError
-from vjgan.files import PARTIAL_SUFFIX, atomic_path, fsync_path, partial_path, write_atomic, writing
+from vjgan.files import PARTIAL_SUFFIX, atomic_path, partial_path, publish, write_atomic, writing
 from vjgan.footage.decode import FALLBACK_FRAME_SECONDS
 from vjgan.sizes import format_size
 
@@ -323,11 +322,8 @@ class ShardWriter:
         with writing(self.path, SHARD_WHAT):
             self._file.seek(0)
             self._file.write(npy_header((self.frames, *self.frame_shape)))
-            self._file.flush()
-            os.fsync(self._file.fileno())
             self._file.close()
-            os.replace(self.partial_path, self.path)
-            fsync_path(self.path.parent)
+            publish(self.partial_path, self.path)
 
     def discard(self) -> None:
         """Drop the unfinished shard (after a failure: closing may fail too, on the same full disk)."""

@@ -166,11 +166,6 @@ def compose_batch(images: torch.Tensor, layout: Layout, frame_size_wh: tuple[int
     return arrange_centred(cells, tiling.rows, tiling.cols, frame_size_wh).permute(0, 3, 1, 2)
 
 
-def compose(images: torch.Tensor, layout: Layout, frame_size_wh: tuple[int, int], filter: str = "bicubic") -> torch.Tensor:
-    """(n, 3, h, w) samples -> one (3, H, W) frame."""
-    return compose_batch(images[None], layout, frame_size_wh, filter)[0]
-
-
 def resize_cover_hwc(images: torch.Tensor, size_hw: tuple[int, int], filter: str) -> torch.Tensor:
     """(..., 3, h, w) -> (..., H, W, 3): scaled to cover H x W, the overhang cropped equally on both sides.
 

@@ -1,38 +1,26 @@
 """What surrounds one training session: stopping cleanly on request, and the progress bar."""
 
-import signal
-import threading
 import time
 
 from rich.progress import TextColumn
 
 from vjgan.console import make_progress
+from vjgan.interrupts import StopSignals
 from vjgan.run.directory import RunDir
 from vjgan.train.config import TrainConfig
 from vjgan.train.distributed import World, any_rank
 
 
-class StopRequest:
+class StopRequest(StopSignals):
     """Ends a session cleanly at the time budget or on Ctrl-C / SIGTERM (a second Ctrl-C aborts at once)."""
 
     def __init__(self, minutes: float | None, session_start: float):
+        super().__init__()
         self.deadline = None if minutes is None else session_start + minutes * 60
-        self.interrupted = False
-        self._previous_handlers = {}
 
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for number in (signal.SIGINT, signal.SIGTERM):
-                self._previous_handlers[number] = signal.signal(number, self._on_signal)
-        return self
-
-    def __exit__(self, *exc_info):
-        for number, handler in self._previous_handlers.items():
-            signal.signal(number, handler)
-
-    def _on_signal(self, number, frame):
-        self.interrupted = True
-        signal.signal(number, signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL)
+    @property
+    def interrupted(self) -> bool:
+        return self.requested
 
     def agreed(self, world: World, at_log_step: bool) -> bool:
         """Whether to stop now; under torchrun the ranks agree at log steps (a collective)."""
