@@ -51,12 +51,16 @@ def main() -> None:
     controls, analyse_wall, analyse_cpu = timed(controls_from_samples, samples, rate, args.fps)
     rss_after = peak_rss_mib()
 
-    print(f"track: {args.minutes:g} min mp3, {controls.n_frames} frames at {args.fps:g} fps, "
-          f"tempo {controls.tempo_bpm:.2f} bpm (true 128), {len(controls.beat_times_seconds)} beats")
+    print(
+        f"track: {args.minutes:g} min mp3, {controls.n_frames} frames at {args.fps:g} fps, "
+        f"tempo {controls.tempo_bpm:.2f} bpm (true 128), {len(controls.beat_times_seconds)} beats"
+    )
     print(f"decode:   {decode_wall:6.2f} s wall, {decode_cpu:6.2f} s CPU  ({seconds / decode_wall:5.0f}x real time)")
     print(f"analyse:  {analyse_wall:6.2f} s wall, {analyse_cpu:6.2f} s CPU  ({seconds / analyse_wall:5.0f}x real time)")
-    print(f"peak RSS: {rss_after:.0f} MiB ({rss_after - rss_before:+.0f} MiB over the imports, for decoding and "
-          f"analysis; the samples alone are {samples.nbytes / 2**20:.0f} MiB)")
+    print(
+        f"peak RSS: {rss_after:.0f} MiB ({rss_after - rss_before:+.0f} MiB over the imports, for decoding and "
+        f"analysis; the samples alone are {samples.nbytes / 2**20:.0f} MiB)"
+    )
     for name, build in [
         ("loop_path", lambda: loop_path(controls.n_frames, args.z_dim, seed=0)),
         ("walk_path", lambda: walk_path(controls.n_frames, args.z_dim, keyframes=64, seed=0)),

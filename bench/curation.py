@@ -24,14 +24,14 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from quality import generate  # bench/quality.py, next to this script
+
 from vjgan.evaluate import EvalConfig, SwdReference, diversity
 from vjgan.footage.decode import iter_frames
 from vjgan.footage.ingest import IngestConfig, ingest
 from vjgan.footage.store import FrameStore
-from vjgan.render.video import WriterOptions, open_writer
 from vjgan.overrides import with_overrides
+from vjgan.render.video import WriterOptions, open_writer
 from vjgan.train.config import preset
 from vjgan.train.loop import train
 
@@ -87,10 +87,18 @@ def main() -> None:
     stores = {}
     for dedup in (False, True):
         data_dir = args.work_dir / (f"data-dedup-{args.dedup:g}" if dedup else "data")
-        ingest(args.work_dir / "footage" / GENRE, data_dir, IngestConfig(size_px=SIZE_PX, dedup=args.dedup if dedup else 0.0), genre=GENRE)
+        ingest(
+            args.work_dir / "footage" / GENRE,
+            data_dir,
+            IngestConfig(size_px=SIZE_PX, dedup=args.dedup if dedup else 0.0),
+            genre=GENRE,
+        )
         stores[dedup] = FrameStore.open(data_dir / GENRE)
     full = stores[False]
-    kept = {dedup: [f"{shard.frames}/{shard.frames_decoded or shard.frames}" for shard in store.shards] for dedup, store in stores.items()}
+    kept = {
+        dedup: [f"{shard.frames}/{shard.frames_decoded or shard.frames}" for shard in store.shards]
+        for dedup, store in stores.items()
+    }
     rng = np.random.default_rng(0)
     balanced_real, uniform_real = source_balanced(full, args.samples, rng), full.sample(args.samples, rng)
     swd_balanced, swd_uniform = SwdReference(balanced_real, EvalConfig(seed=0)), SwdReference(uniform_real, EvalConfig(seed=0))
@@ -99,19 +107,31 @@ def main() -> None:
     for name, (dedup, balance) in VARIANTS.items():
         for seed in map(int, args.seeds.split(",")):
             config = with_overrides(
-                preset("modern"), store=str(stores[dedup].path), balance=balance, images_total=args.images,
-                snapshot_every_images=args.images, checkpoint_every_images=args.images, model_size_px=(SIZE_PX, SIZE_PX),
-                model_width=16, device=args.device, seed=seed,
-            )  # fmt: skip
+                preset("modern"),
+                store=str(stores[dedup].path),
+                balance=balance,
+                images_total=args.images,
+                snapshot_every_images=args.images,
+                checkpoint_every_images=args.images,
+                model_size_px=(SIZE_PX, SIZE_PX),
+                model_width=16,
+                device=args.device,
+                seed=seed,
+            )
             run_dir = args.work_dir / "runs" / f"{name.replace(' ', '').replace('+', '-')}-seed{seed}-{args.images}"
             train(config, run_dir, force=True)
             fake = generate(run_dir, args.samples, seed)
-            results.append({
-                "variant": name, "seed": seed, "frames": len(stores[dedup]), "kept_per_source": kept[dedup],
-                "swd_balanced_x1e3": round(swd_balanced.distance(fake).mean_x1e3, 1),
-                "swd_uniform_x1e3": round(swd_uniform.distance(fake).mean_x1e3, 1),
-                "diversity": round(diversity(fake), 4),
-            })  # fmt: skip
+            results.append(
+                {
+                    "variant": name,
+                    "seed": seed,
+                    "frames": len(stores[dedup]),
+                    "kept_per_source": kept[dedup],
+                    "swd_balanced_x1e3": round(swd_balanced.distance(fake).mean_x1e3, 1),
+                    "swd_uniform_x1e3": round(swd_uniform.distance(fake).mean_x1e3, 1),
+                    "diversity": round(diversity(fake), 4),
+                }
+            )
             print(json.dumps(results[-1]))
     (args.work_dir / "curation.json").write_text(json.dumps(results, indent=1))
 

@@ -32,7 +32,6 @@ from pathlib import Path
 
 import av
 from PIL import Image
-
 from results import cpu_seconds, write_section  # bench/results.py, next to this script
 
 from vjgan.footage.ingest import IngestConfig, ingest
@@ -76,7 +75,9 @@ def measure(label: str, work, out_names: list[str], work_dir: Path, repeats: int
         sizes = [tree_size(d) for d in out_dirs if d.exists()]
         for folder in out_dirs:
             shutil.rmtree(folder, ignore_errors=True)
-    return Measured(label, frames, statistics.median(walls), statistics.median(cpus), sum(s[0] for s in sizes), sum(s[1] for s in sizes))
+    return Measured(
+        label, frames, statistics.median(walls), statistics.median(cpus), sum(s[0] for s in sizes), sum(s[1] for s in sizes)
+    )
 
 
 def run_vjgan(footage: Path, data: Path, config: IngestConfig) -> int:
@@ -169,7 +170,8 @@ def results_table(results: list[Measured], expected_store_bytes: int) -> list[st
     rows += [
         "",
         f"- vjgan vs original workflow: **{speedup:.1f}x** frames/s (target >= {TARGET_SPEEDUP:g}x: "
-        f"{'met' if speedup >= TARGET_SPEEDUP else 'MISSED'}); CPU seconds {original.cpu_seconds / max(vjgan.cpu_seconds, 1e-9):.1f}x fewer",
+        f"{'met' if speedup >= TARGET_SPEEDUP else 'MISSED'}); "
+        f"CPU seconds {original.cpu_seconds / max(vjgan.cpu_seconds, 1e-9):.1f}x fewer",
         f"- vjgan vs bare decoding: **{share:.0%}** of ffmpeg's frames/s (target >= {TARGET_CEILING_SHARE:.0%}: "
         f"{'met' if share >= TARGET_CEILING_SHARE else 'MISSED'}); {vjgan.fps / in_process.fps:.0%} of in-process "
         "PyAV decoding's, which starts no process per video",
@@ -190,9 +192,11 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print the table without updating RESULTS.md")
     args = parser.parse_args()
     if shutil.which("ffmpeg") is None:
-        sys.exit("ffmpeg (the command line program) is not on PATH; this benchmark runs it as the original workflow "
-                 "and the decoding ceiling. Install it: apt-get update && apt-get install -y ffmpeg (Debian/Ubuntu), "
-                 "brew install ffmpeg (macOS).")  # fmt: skip
+        sys.exit(
+            "ffmpeg (the command line program) is not on PATH; this benchmark runs it as the original workflow "
+            "and the decoding ceiling. Install it: apt-get update && apt-get install -y ffmpeg (Debian/Ubuntu), "
+            "brew install ffmpeg (macOS)."
+        )
     machine = machine_description()
 
     with tempfile.TemporaryDirectory(dir=args.work_dir) as work:
@@ -212,9 +216,7 @@ def main() -> None:
         source = f"{len(videos)} videos in {len(stores)} genre folders of {footage}"
         print(f"benchmarking ingest on {source}\n{machine}", flush=True)
 
-        vjgan = measure(
-            "(a) vjgan ingest", lambda data: run_vjgan(footage, data, config), ["data"], work, args.repeats
-        )
+        vjgan = measure("(a) vjgan ingest", lambda data: run_vjgan(footage, data, config), ["data"], work, args.repeats)
         original = measure(
             "(b) original: ffmpeg -> PNG, Pillow resize + crop -> PNG",
             lambda full, small: run_original(videos, footage, full, small, config.size_px, config.fps),
@@ -230,9 +232,12 @@ def main() -> None:
         f"at {config.fps:g} fps, {config.crop} crop; median of {args.repeats} runs of each method.",
         "",
         f"Machine: {machine}. The methods ran one after another, each on all cores; "
-        + ("the machine was shared with other jobs while measuring (see the load average), so wall figures are "
-           "pessimistic and noisy; CPU seconds are less sensitive to the load. "
-           if os.getloadavg()[0] > 1.5 else "the machine was otherwise idle. ")
+        + (
+            "the machine was shared with other jobs while measuring (see the load average), so wall figures are "
+            "pessimistic and noisy; CPU seconds are less sensitive to the load. "
+            if os.getloadavg()[0] > 1.5
+            else "the machine was otherwise idle. "
+        )
         + "Files written by vjgan include one empty lock file per store.",
         "",
         *results_table([vjgan, original, ceiling, in_process], expected_store_bytes),

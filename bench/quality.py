@@ -22,9 +22,9 @@ from vjgan.evaluate import EvalConfig, SwdReference, diversity, evaluate_run
 from vjgan.footage.ingest import IngestConfig, ingest
 from vjgan.footage.store import FrameStore
 from vjgan.model.networks import sample_latents, to_uint8
+from vjgan.overrides import with_overrides
 from vjgan.plot import line_chart_png
 from vjgan.run.checkpoint import load_generator
-from vjgan.overrides import with_overrides
 from vjgan.train.config import preset
 from vjgan.train.loop import train
 
@@ -100,15 +100,21 @@ def main() -> None:
     args.work_dir.mkdir(parents=True, exist_ok=True)
     (args.work_dir / f"quality-{args.genre}.json").write_text(json.dumps(results, indent=1))
     chart = line_chart_png(
-        args.work_dir / f"quality-{args.genre}.png", curves, f"SWD of the fixed noise bank, {args.genre}",
-        "images seen", "SWD x 1e3 (lower is better)", log_y=True,
+        args.work_dir / f"quality-{args.genre}.png",
+        curves,
+        f"SWD of the fixed noise bank, {args.genre}",
+        "images seen",
+        "SWD x 1e3 (lower is better)",
+        log_y=True,
     )
     print("| preset | genre | size | width | images | SWD x1e3 | per level | diversity (store) |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
         levels = " / ".join(f"{v:g}" for v in r["swd_per_level_x1e3"])
-        print(f"| {r['preset']} | {r['genre']} | {r['size_px'][0]} | {r['width']} | {r['images_seen']:,} | "
-              f"{r['swd_x1e3']} | {levels} | {r['diversity']} ({r['store_diversity']}) |")
+        print(
+            f"| {r['preset']} | {r['genre']} | {r['size_px'][0]} | {r['width']} | {r['images_seen']:,} | "
+            f"{r['swd_x1e3']} | {levels} | {r['diversity']} ({r['store_diversity']}) |"
+        )
     print(f"curves: {chart}")
 
 

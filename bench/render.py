@@ -60,7 +60,9 @@ def seed96_run(folder: Path) -> Path:
     with torch.no_grad():
         picture_std = generator(torch.rand(16, config.model.z_dim) * 2 - 1).std()
         generator.blocks[-1].weight.mul_(OUTPUT_STD / picture_std)
-    write_checkpoint(folder, module_tensors("G_ema", generator), {"config": config_to_dict(config), "counters": {"images_seen": 0}})
+    write_checkpoint(
+        folder, module_tensors("G_ema", generator), {"config": config_to_dict(config), "counters": {"images_seen": 0}}
+    )
     return folder
 
 
@@ -95,7 +97,7 @@ def stage_timings(run_dir: Path, config: RenderConfig, track: Path) -> list[str]
     samples = renderer.images(latents)[:, None]  # (t, 1, 3, 96, 96)
     canvas = clips.latent_composition(config, renderer, bank_size)
     full = clips.latent_composition(dataclasses.replace(config, canvas_oversample=0), renderer, bank_size)
-    lines[0] = lines[0].format("%dx%d" % canvas.canvas_size_wh)
+    lines[0] = lines[0].format("{}x{}".format(*canvas.canvas_size_wh))
 
     def per_frame(function) -> str:
         return f"{timed(function) / chunk * 1000:.1f}"
@@ -106,16 +108,24 @@ def stage_timings(run_dir: Path, config: RenderConfig, track: Path) -> list[str]
     frames = {name: compose(composition) for name, composition in [("canvas", canvas), ("full", full)]}
     lines.append(f"| compose ({config.filter}) | {per_frame(lambda: compose(canvas))} | {per_frame(lambda: compose(full))} |")
     controls = analyse(track, FPS)
-    busy = {name: values[:chunk] * 0 + 1 for name, values in effects.controls_for_frames(controls, 0, chunk).items()}  # all firing
+    busy = {
+        name: values[:chunk] * 0 + 1 for name, values in effects.controls_for_frames(controls, 0, chunk).items()
+    }  # all firing
     for name in effects.EFFECTS:
         cells = [per_frame(lambda: effects.apply(frames[size], busy, [name])) for size in ("canvas", "full")]
         lines.append(f"| effect {name} (firing) | {cells[0]} | {cells[1]} |")
     pixels = {size: to_uint8_hwc(frames[size]) for size in frames}
-    lines.append(f"| to uint8 | {per_frame(lambda: to_uint8_hwc(frames['canvas']))} | {per_frame(lambda: to_uint8_hwc(frames['full']))} |")
+    lines.append(
+        f"| to uint8 | {per_frame(lambda: to_uint8_hwc(frames['canvas']))} | {per_frame(lambda: to_uint8_hwc(frames['full']))} |"
+    )
     scaler = video.Scaler(config.frame_size_wh, config.filter)
-    swscale_ms = {size: timed(lambda: [scaler.video_frame(rgb, "yuv420p") for rgb in pixels[size]]) / chunk * 1000
-                  for size in ("canvas", "full")}
-    lines.append(f"| RGB frame + swscale to 1080p yuv420p (writer thread) | {swscale_ms['canvas']:.1f} | {swscale_ms['full']:.1f} |")
+    swscale_ms = {
+        size: timed(lambda: [scaler.video_frame(rgb, "yuv420p") for rgb in pixels[size]]) / chunk * 1000
+        for size in ("canvas", "full")
+    }
+    lines.append(
+        f"| RGB frame + swscale to 1080p yuv420p (writer thread) | {swscale_ms['canvas']:.1f} | {swscale_ms['full']:.1f} |"
+    )
     return lines + yuv420p_timings(frames["full"], swscale_ms["full"])
 
 
@@ -161,8 +171,10 @@ def main() -> None:
     start_load = ", ".join(f"{value:.1f}" for value in os.getloadavg())  # before this bench loads the machine
     config = RenderConfig(frame_size_wh=FRAME_SIZE_WH, fps=FPS)
     cores = available_cores()
-    header = [f"| command (30 fps, H.264) | video | wall s | CPU s | real time (wall) | real time if CPU-bound on {cores} cores |",
-              "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    header = [
+        f"| command (30 fps, H.264) | video | wall s | CPU s | real time (wall) | real time if CPU-bound on {cores} cores |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         run_dir = seed96_run(folder / "run")
@@ -172,14 +184,23 @@ def main() -> None:
 
         def row(name: str, render, video_seconds: float, what: str) -> str:
             wall, cpu = measured(render)
-            return f"| {name} | {what} | {wall:.1f} | {cpu:.1f} | **{video_seconds / wall:.2f}x** | {video_seconds / (cpu / cores):.2f}x |"
+            per_cpu = video_seconds / (cpu / cores)
+            return f"| {name} | {what} | {wall:.1f} | {cpu:.1f} | **{video_seconds / wall:.2f}x** | {per_cpu:.2f}x |"
 
         seconds = f"{args.seconds:g} s 1080p"
         results = [
-            row("render loop", lambda: clips.render_loop(run_dir, config, clips.LoopOptions(args.seconds), out=folder / "loop.mp4"),
-                args.seconds, seconds),
-            row("render audio (default effects; analysis included)",
-                lambda: clips.render_audio(run_dir, track, config, out=folder / "audio.mp4"), args.seconds, seconds),
+            row(
+                "render loop",
+                lambda: clips.render_loop(run_dir, config, clips.LoopOptions(args.seconds), out=folder / "loop.mp4"),
+                args.seconds,
+                seconds,
+            ),
+            row(
+                "render audio (default effects; analysis included)",
+                lambda: clips.render_audio(run_dir, track, config, out=folder / "audio.mp4"),
+                args.seconds,
+                seconds,
+            ),
         ]
         for size in (FRAME_SIZE_WH, (1280, 720)):
             for at_once in (1, args.count):
@@ -187,33 +208,42 @@ def main() -> None:
                 sized = dataclasses.replace(config, frame_size_wh=size)
                 n_frames = args.count * sized.n_frames(options.seconds)
                 wall, cpu = measured(lambda: clips.generate(run_dir, sized, options, out_dir=folder / "batch"))
-                results.append(f"| generate {args.count} x {options.seconds:g} s, {at_once} at once | {n_frames} frames {size[1]}p | "
-                               f"{wall:.1f} | {cpu:.1f} | **{n_frames / wall:.1f} frames/s** | {n_frames / (cpu / cores):.1f} frames/s |")
+                results.append(
+                    f"| generate {args.count} x {options.seconds:g} s, {at_once} at once | {n_frames} frames {size[1]}p | "
+                    f"{wall:.1f} | {cpu:.1f} | **{n_frames / wall:.1f} frames/s** | {n_frames / (cpu / cores):.1f} frames/s |"
+                )
         print("\n".join(header + results))
 
     if not args.no_write:
         from results import write_section
 
-        write_section("Render", [
-            f"`bench/render.py --seconds {args.seconds:g}`: a seed96 generator (random weights) through the whole pipeline "
-            f"(generator -> canvas compose -> effects -> uint8 -> writer thread: swscale upscale + H.264). "
-            f"Measured {time.strftime('%Y-%m-%d')}, {platform.machine()}, {available_cores()} cores (torch renders on half), "
-            f"load average at the start {start_load}"
-            + (": a machine shared with other jobs, so wall times swing 2-4x from run to run; "
-               if float(start_load.split(",")[0]) > 1.5 else ": otherwise idle; ")
-            + "the CPU-bound column (video seconds per the process's CPU seconds, all threads, shared out over the cores) is the steadier figure. "
-            "Targets: >= 1.0x real time at 1080p30 on 2 CPU cores, >= 10x on one GPU (not measured: no GPU was lent to "
-            "this task; on CUDA the canvas is the output size and H.264 frames leave the device as yuv420p planes, so a "
-            "clip's writer thread only wraps them before x264, not 4-7.5 ms of RGB frame + swscale a 1080p frame: see the "
-            "ceilings under the stage table; `generate` encodes several clips side by side).",
-            "",
-            *header,
-            *results,
-            "",
-            *lines,
-            "",
-            *PROFILE_NOTES,
-        ])
+        write_section(
+            "Render",
+            [
+                f"`bench/render.py --seconds {args.seconds:g}`: a seed96 generator (random weights) through the whole pipeline "
+                f"(generator -> canvas compose -> effects -> uint8 -> writer thread: swscale upscale + H.264). "
+                f"Measured {time.strftime('%Y-%m-%d')}, {platform.machine()}, {available_cores()} cores (torch renders on half), "
+                f"load average at the start {start_load}"
+                + (
+                    ": a machine shared with other jobs, so wall times swing 2-4x from run to run; "
+                    if float(start_load.split(",")[0]) > 1.5
+                    else ": otherwise idle; "
+                )
+                + "the CPU-bound column (video seconds per the process's CPU seconds, all threads, shared out over the cores) "
+                + "is the steadier figure. "
+                "Targets: >= 1.0x real time at 1080p30 on 2 CPU cores, >= 10x on one GPU (not measured: no GPU was lent to "
+                "this task; on CUDA the canvas is the output size and H.264 frames leave the device as yuv420p planes, so a "
+                "clip's writer thread only wraps them before x264, not 4-7.5 ms of RGB frame + swscale a 1080p frame: see the "
+                "ceilings under the stage table; `generate` encodes several clips side by side).",
+                "",
+                *header,
+                *results,
+                "",
+                *lines,
+                "",
+                *PROFILE_NOTES,
+            ],
+        )
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from render_io import FPS, FRAME_SIZE_WH, gan_like_samples, ping_pong_order, psnr_db
 from results import cpu_seconds
+
 from vjgan.render import video
 from vjgan.render.layout import Layout, compose_batch, to_uint8_hwc
 
@@ -32,8 +32,10 @@ def bench_codec(codec: str, frames: np.ndarray, order: np.ndarray, folder: Path)
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
     n_frames = len(order)
     megabits_per_second = path.stat().st_size * 8 / (n_frames / FPS) / 1e6
-    return (f"| {codec} | {n_frames / seconds:.1f} | {n_frames / seconds / FPS:.2f}x | {n_frames / cpu:.1f} | "
-            f"{megabits_per_second:.0f} | {psnr_db(path, frames, order):.2f} dB |")
+    return (
+        f"| {codec} | {n_frames / seconds:.1f} | {n_frames / seconds / FPS:.2f}x | {n_frames / cpu:.1f} | "
+        f"{megabits_per_second:.0f} | {psnr_db(path, frames, order):.2f} dB |"
+    )
 
 
 def main() -> None:
@@ -42,8 +44,12 @@ def main() -> None:
     parser.add_argument("--codecs", default=",".join(CODECS), help="comma-separated")
     args = parser.parse_args()
     samples = gan_like_samples(48)  # (48, 1, 3, 96, 96)
-    frames = np.concatenate([to_uint8_hwc(compose_batch(samples[i : i + 8], Layout("single"), FRAME_SIZE_WH, "lanczos"))
-                             for i in range(0, len(samples), 8)])  # (48, 1080, 1920, 3) uint8
+    frames = np.concatenate(
+        [
+            to_uint8_hwc(compose_batch(samples[i : i + 8], Layout("single"), FRAME_SIZE_WH, "lanczos"))
+            for i in range(0, len(samples), 8)
+        ]
+    )  # (48, 1080, 1920, 3) uint8
     order = ping_pong_order(len(frames), args.frames)
     print(f"| 1080p30, {args.frames} frames | frames/s | real time | frames per CPU s | Mbit/s | PSNR (RGB) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")

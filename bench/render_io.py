@@ -77,8 +77,10 @@ def bench_presets(frames: np.ndarray, n_frames: int, folder: Path) -> None:
         order = ping_pong_order(len(frames), n_frames)
         seconds = encode_seconds(path, frames, order)
         megabits_per_second = path.stat().st_size * 8 / (n_frames / FPS) / 1e6
-        print(f"  {preset:9s} crf {crf}: {n_frames / seconds:6.1f} frames/s = {n_frames / seconds / FPS:4.2f}x real time, "
-              f"{megabits_per_second:5.1f} Mbit/s, PSNR {psnr_db(path, frames, order):5.2f} dB")
+        print(
+            f"  {preset:9s} crf {crf}: {n_frames / seconds:6.1f} frames/s = {n_frames / seconds / FPS:4.2f}x real time, "
+            f"{megabits_per_second:5.1f} Mbit/s, PSNR {psnr_db(path, frames, order):5.2f} dB"
+        )
     video.CODECS["h264"] = chosen
 
 
@@ -101,8 +103,11 @@ def bench_conversion(frames: np.ndarray) -> None:
         return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
 
     print("RGB -> yuv420p, one 1080p frame:")
-    for name, convert in [("swscale, 1 thread (the writer)", lambda: swscale(1)), ("swscale, auto threads", lambda: swscale(0)),
-                          ("torch on the CPU", torch_yuv420p)]:
+    for name, convert in [
+        ("swscale, 1 thread (the writer)", lambda: swscale(1)),
+        ("swscale, auto threads", lambda: swscale(0)),
+        ("torch on the CPU", torch_yuv420p),
+    ]:
         convert()
         started = time.perf_counter()
         for _ in range(20):
@@ -118,7 +123,11 @@ def bench_encoder_thread(samples: torch.Tensor, n_frames: int, folder: Path) -> 
         writer = video.open_writer(folder / "thread.mp4", video.WriterOptions(FPS, FRAME_SIZE_WH))
         encoder = writer._encoder
         for start in range(0, n_frames, 8):
-            frames = to_uint8_hwc(compose_batch(samples[start % len(samples) : start % len(samples) + 8], Layout("single"), FRAME_SIZE_WH, "lanczos"))
+            frames = to_uint8_hwc(
+                compose_batch(
+                    samples[start % len(samples) : start % len(samples) + 8], Layout("single"), FRAME_SIZE_WH, "lanczos"
+                )
+            )
             writer.write(frames) if threaded else encoder.encode(frames)
         if threaded:
             writer.close()
@@ -133,15 +142,22 @@ def bench_encoder_thread(samples: torch.Tensor, n_frames: int, folder: Path) -> 
 def bench_upscale(samples: torch.Tensor) -> None:
     batch = samples[:8]  # (8, 1, 3, 96, 96)
     bank = gan_like_samples(2, 64, seed=1)  # (2, 64, 3, 96, 96)
-    cases = [(f"single {name}", lambda name=name: compose_batch(batch, Layout("single"), FRAME_SIZE_WH, name)) for name in FILTERS]
+    cases = [
+        (f"single {name}", lambda name=name: compose_batch(batch, Layout("single"), FRAME_SIZE_WH, name)) for name in FILTERS
+    ]
     cases += [
         ("F.interpolate bicubic (ref.)", lambda: F.interpolate(batch[:, 0, :, 21:75], size=FRAME_SIZE_WH[::-1], mode="bicubic")),
-        ("grid 8x8 lanczos", lambda: compose_batch(bank.repeat(4, 1, 1, 1, 1), Layout("grid", rows=8, cols=8), FRAME_SIZE_WH, "lanczos")),
+        (
+            "grid 8x8 lanczos",
+            lambda: compose_batch(bank.repeat(4, 1, 1, 1, 1), Layout("grid", rows=8, cols=8), FRAME_SIZE_WH, "lanczos"),
+        ),
         ("wall (60 tiles) nearest", lambda: compose_batch(bank.repeat(4, 1, 1, 1, 1), Layout("wall"), FRAME_SIZE_WH, "nearest")),
     ]
     composed = compose_batch(batch, Layout("single"), FRAME_SIZE_WH, "lanczos")  # channels-last in memory
-    cases += [("to_uint8_hwc (composed)", lambda: to_uint8_hwc(composed)),
-              ("to_uint8_hwc (contiguous)", lambda: to_uint8_hwc(composed.contiguous()))]
+    cases += [
+        ("to_uint8_hwc (composed)", lambda: to_uint8_hwc(composed)),
+        ("to_uint8_hwc (contiguous)", lambda: to_uint8_hwc(composed.contiguous())),
+    ]
     print(f"96x96 -> 1920x1080 on the CPU, batches of 8 ({torch.get_num_threads()} torch threads):")
     for name, run in cases:
         run()
@@ -157,8 +173,12 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=150, help="frames per encoding run")
     args = parser.parse_args()
     samples = gan_like_samples(48)  # (48, 1, 3, 96, 96)
-    frames = np.concatenate([to_uint8_hwc(compose_batch(samples[i : i + 8], Layout("single"), FRAME_SIZE_WH, "lanczos"))
-                             for i in range(0, len(samples), 8)])  # (48, 1080, 1920, 3) uint8
+    frames = np.concatenate(
+        [
+            to_uint8_hwc(compose_batch(samples[i : i + 8], Layout("single"), FRAME_SIZE_WH, "lanczos"))
+            for i in range(0, len(samples), 8)
+        ]
+    )  # (48, 1080, 1920, 3) uint8
     with tempfile.TemporaryDirectory() as folder:
         bench_presets(frames, args.frames, Path(folder))
         bench_conversion(frames)

@@ -25,14 +25,30 @@ from vjgan.train.step import GRAPH_WARMUP_STEPS, step_on_random_frames
 BENCH_FRAMES = 2000  # random frames the batches are drawn from
 
 
-def bench_config(preset_name: str, batch_size: int | None, precision: str, device: str, compile: bool,
-                 cuda_graph: bool, size_px: int | None = None, width: int | None = None):
+def bench_config(
+    preset_name: str,
+    batch_size: int | None,
+    precision: str,
+    device: str,
+    compile: bool,
+    cuda_graph: bool,
+    size_px: int | None = None,
+    width: int | None = None,
+):
     config = preset(preset_name)
-    config = dataclasses.replace(config, batch_size=batch_size or config.batch_size, precision=precision,
-                                 device=device, compile=compile, cuda_graph=cuda_graph)
+    config = dataclasses.replace(
+        config,
+        batch_size=batch_size or config.batch_size,
+        precision=precision,
+        device=device,
+        compile=compile,
+        cuda_graph=cuda_graph,
+    )
     model_changes = {"size_px": (size_px, size_px) if size_px else None, "width": width}
-    return dataclasses.replace(config, model=dataclasses.replace(
-        config.model, **{name: value for name, value in model_changes.items() if value is not None}))
+    return dataclasses.replace(
+        config,
+        model=dataclasses.replace(config.model, **{name: value for name, value in model_changes.items() if value is not None}),
+    )
 
 
 def images_per_second(config, steps: int, warmup_steps: int) -> tuple[float, float]:
@@ -70,9 +86,11 @@ def verify_graph(config, steps: int) -> None:
     loss_gap = (eager_losses - graph_losses).abs().max().item()
     weight_gap = max(((a - b).norm() / a.norm().clamp_min(1e-12)).item() for a, b in zip(eager_weights, graph_weights))
     first_steps_gap = (eager_losses[:5] - graph_losses[:5]).abs().max().item()
-    print(f"verify graph: {steps} steps; max |loss difference| first 5 steps {first_steps_gap:.2e}, all {loss_gap:.2e}; "
-          f"largest relative weight difference {weight_gap:.2e}; eager final losses {eager_losses[-1].tolist()}, "
-          f"graph {graph_losses[-1].tolist()}")
+    print(
+        f"verify graph: {steps} steps; max |loss difference| first 5 steps {first_steps_gap:.2e}, all {loss_gap:.2e}; "
+        f"largest relative weight difference {weight_gap:.2e}; eager final losses {eager_losses[-1].tolist()}, "
+        f"graph {graph_losses[-1].tolist()}"
+    )
     distinct_batches = len({tuple(row.tolist()) for row in graph_losses})
     print(f"verify graph: {distinct_batches} distinct loss pairs in {steps} graph steps (fewer means the random streams froze)")
 
@@ -91,25 +109,38 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--size", type=int, help="square model size in pixels (default: the preset's)")
     parser.add_argument("--width", type=int, help="model width (default: the preset's)")
-    parser.add_argument("--all", action="store_true",
-                        help="seed96 at batch 100 in fp32 and bf16, and modern; on CUDA also with --cuda-graph and --compile")
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="seed96 at batch 100 in fp32 and bf16, and modern; on CUDA also with --cuda-graph and --compile",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     on_cuda = pick_device(args.device).type == "cuda"
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, capability {torch.backends.cpu.get_cpu_capability()}"
-          + (f", {torch.cuda.get_device_name()}" if on_cuda else ""))
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, capability {torch.backends.cpu.get_cpu_capability()}"
+        + (f", {torch.cuda.get_device_name()}" if on_cuda else "")
+    )
     if args.verify_graph:
-        verify_graph(bench_config(args.preset, args.batch_size, args.precision, args.device, False, True, args.size, args.width),
-                     max(args.steps, 50))
+        verify_graph(
+            bench_config(args.preset, args.batch_size, args.precision, args.device, False, True, args.size, args.width),
+            max(args.steps, 50),
+        )
         return
     cases = [(args.preset, args.batch_size, args.precision, args.compile, args.cuda_graph)]
     if args.all:
-        cases = [(name, batch, precision, False, False) for name, batch in (("seed96", 100), ("modern", None))
-                 for precision in ("fp32", "bf16")]
+        cases = [
+            (name, batch, precision, False, False)
+            for name, batch in (("seed96", 100), ("modern", None))
+            for precision in ("fp32", "bf16")
+        ]
         if on_cuda:
-            cases += [(name, batch, "bf16", compile, True) for name, batch in (("seed96", 100), ("modern", None))
-                      for compile in (False, True)]
+            cases += [
+                (name, batch, "bf16", compile, True)
+                for name, batch in (("seed96", 100), ("modern", None))
+                for compile in (False, True)
+            ]
     for name, batch_size, precision, compile, cuda_graph in cases:
         config = bench_config(name, batch_size, precision, args.device, compile, cuda_graph, args.size, args.width)
         label = f"{name:8s} batch {config.batch_size:4d} {precision:5s}" + " compile" * compile + " cuda-graph" * cuda_graph

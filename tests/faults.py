@@ -27,7 +27,9 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def run_vjgan(*args, fsize_limit_bytes: int | None = None, cwd: Path | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+def run_vjgan(
+    *args, fsize_limit_bytes: int | None = None, cwd: Path | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess:
     """Run `vjgan ARGS` to completion; with `fsize_limit_bytes` no file it writes may grow past that size
     (RLIMIT_FSIZE: the kernel refuses the write with EFBIG, as a full disk refuses it with ENOSPC)."""
 
@@ -36,9 +38,15 @@ def run_vjgan(*args, fsize_limit_bytes: int | None = None, cwd: Path | None = No
             resource.setrlimit(resource.RLIMIT_FSIZE, (fsize_limit_bytes, fsize_limit_bytes))
 
     return subprocess.run(
-        vjgan_command(*args), cwd=cwd, env=child_env(), preexec_fn=limit, capture_output=True, text=True,
-        errors="replace", timeout=timeout,
-    )  # fmt: skip
+        vjgan_command(*args),
+        cwd=cwd,
+        env=child_env(),
+        preexec_fn=limit,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=timeout,
+    )
 
 
 def kill_after(args, seconds: float, cwd: Path | None = None, timeout: float = 240) -> int | None:

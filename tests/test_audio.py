@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from media import gradient_frames, write_video
+
 from vjgan.errors import AudioError
 from vjgan.render import audio
 from vjgan.render.audio import analyse, controls_from_samples, load_audio

@@ -3,8 +3,8 @@ rendered by the real generator of a trained run and decoded back."""
 
 import numpy as np
 import pytest
-
 from render_media import decode_clip, frame_changes, is_seamless, read_png_frames, vjgan
+
 from vjgan.cli import main
 from vjgan.render.audio import beat_frames
 from vjgan.render.clips import BeatOptions
@@ -115,7 +115,9 @@ def test_flash_effect_fires_on_the_beats_and_fades_between(beat_loops):
 def test_rendered_mp4_has_the_exact_frames_and_its_seam_is_one_more_beat(tiny_run, tmp_path, capsys):
     """2 bars at 128 bpm, H.264: the clip holds round(8 beats) frames and the jump from its last frame to its
     first (into beat 0) is like the jumps into the other beats, and so is the step after it."""
-    code, err = vjgan(capsys, "render", "loop", tiny_run, "--bpm", "128", "--bars", "2", "--size", "64x36", "--out", tmp_path / "loop.mp4")
+    code, err = vjgan(
+        capsys, "render", "loop", tiny_run, "--bpm", "128", "--bars", "2", "--size", "64x36", "--out", tmp_path / "loop.mp4"
+    )
     assert code == 0 and "2 bars at 128 bpm = 112 frames = 3.733 s" in err
     clip = decode_clip(tmp_path / "loop.mp4")
     assert len(clip.frames) == round(2 * 4 * 60 / 128 * FPS) == 112
@@ -129,8 +131,23 @@ def test_rendered_mp4_has_the_exact_frames_and_its_seam_is_one_more_beat(tiny_ru
 
 
 def test_generate_makes_loops_of_the_same_bars(tiny_run, tmp_path, capsys):
-    code, err = vjgan(capsys, "generate", tiny_run, "--count", "3", "--at-once", "2", "--bpm", "140", "--bars", "1",
-                      "--size", "64x36", "--out", tmp_path / "set")
+    code, err = vjgan(
+        capsys,
+        "generate",
+        tiny_run,
+        "--count",
+        "3",
+        "--at-once",
+        "2",
+        "--bpm",
+        "140",
+        "--bars",
+        "1",
+        "--size",
+        "64x36",
+        "--out",
+        tmp_path / "set",
+    )
     assert code == 0 and "1 bar at 140 bpm = 51 frames = 1.700 s" in err
     counts = {len(decode_clip(tmp_path / "set" / f"loop-{seed}.mp4").frames) for seed in range(3)}
     assert counts == {round(4 * 60 / 140 * FPS)}
@@ -139,7 +156,9 @@ def test_generate_makes_loops_of_the_same_bars(tiny_run, tmp_path, capsys):
 
 def test_audio_track_gives_its_tempo(tiny_run, tmp_path, capsys):
     track = synth_music(tmp_path / "track.wav", seconds=8.0, bpm=128.0, seed=2)
-    code, err = vjgan(capsys, "render", "loop", tiny_run, "--audio", track, "--bars", "1", "--size", "64x36", "--out", tmp_path / "loop.mp4")
+    code, err = vjgan(
+        capsys, "render", "loop", tiny_run, "--audio", track, "--bars", "1", "--size", "64x36", "--out", tmp_path / "loop.mp4"
+    )
     assert code == 0
     tempo_line = next(line for line in err.splitlines() if line.startswith("tempo of"))
     assert float(tempo_line.split(": ")[1].split()[0]) == pytest.approx(128.0, abs=0.5)
@@ -166,7 +185,11 @@ BAD_FOR_BOTH = [
     (["--bpm", "400", "--fps", "12"], "bpm 400 at 12 fps: 1.80 frames a beat"),
 ]
 BAD = [(command, args, message) for command in (["render", "loop"], ["generate"]) for args, message in BAD_FOR_BOTH] + [
-    (["render", "loop"], ["--audio", "{tracks}/tone.wav"], "{tracks}/tone.wav: no steady beat found to take a tempo from; give --bpm instead"),
+    (
+        ["render", "loop"],
+        ["--audio", "{tracks}/tone.wav"],
+        "{tracks}/tone.wav: no steady beat found to take a tempo from; give --bpm instead",
+    ),
 ]
 
 

@@ -78,8 +78,12 @@ def test_damaged_newest_checkpoints_are_passed_over_and_kept_aside(tmp_path, cap
     assert len(lines) == 1 and "images-000000000300" in lines[0] and "images-000000000200" in lines[0]
     assert "using images-000000000100.safetensors" in lines[0]
     kept = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
-    assert kept == ["images-000000000100.safetensors", "images-000000000200.safetensors.damaged",
-                    "images-000000000300.safetensors.damaged", "images-000000000400.safetensors.damaged"]
+    assert kept == [
+        "images-000000000100.safetensors",
+        "images-000000000200.safetensors.damaged",
+        "images-000000000300.safetensors.damaged",
+        "images-000000000400.safetensors.damaged",
+    ]
     assert ckpt.set_aside_damaged(tmp_path) == oldest and capsys.readouterr().err == ""  # ignored afterwards
 
 

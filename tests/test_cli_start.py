@@ -25,7 +25,9 @@ def test_help_synth_and_ingest_never_import_torch(tmp_path):
     for args in (["--help"], ["ingest", "--help"], ["synth", "--help"]):
         result = vjgan_without_torch(*args)
         assert result.returncode == 0, (args, result.stderr)
-    synth = vjgan_without_torch("synth", tmp_path / "footage", "--seconds", "0.2", "--size", "64x48", "--clips", "1", "--genre", "typo")
+    synth = vjgan_without_torch(
+        "synth", tmp_path / "footage", "--seconds", "0.2", "--size", "64x48", "--clips", "1", "--genre", "typo"
+    )
     assert synth.returncode == 0, synth.stderr
     ingest = vjgan_without_torch("ingest", tmp_path / "footage", "--out", tmp_path / "data", "--size", "16")
     assert ingest.returncode == 0, ingest.stderr

@@ -1,9 +1,9 @@
 """footage/decode.py and geometry.py: real files of many codecs made with PyAV, decoded back."""
 
 import os
-from pathlib import Path
 import tracemalloc
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -19,6 +19,7 @@ def probe(path):
     """What a source is, as ingest learns it before decoding: the opened video's info."""
     with open_video(path) as video:
         return video.info
+
 
 LOSSLESS = {"qp": "0"}  # libx264 keeps flat grey frames exact, so each frame's level names it
 LEVEL_STEP = 4  # grey levels between consecutive numbered frames
@@ -248,7 +249,9 @@ def cut_in_half(path):
 
 @pytest.mark.parametrize("name, container_options", [("cut.mkv", None), ("cut.mp4", {"movflags": "faststart"})])
 def test_a_truncated_file_keeps_the_frames_before_the_cut_and_says_so(tmp_path, name, container_options):
-    whole = frame_numbers(iter_frames(write_video(tmp_path / f"whole{name[-4:]}", numbered_frames(48), options=LOSSLESS), 30, 16, "center"))
+    whole = frame_numbers(
+        iter_frames(write_video(tmp_path / f"whole{name[-4:]}", numbered_frames(48), options=LOSSLESS), 30, 16, "center")
+    )
     path = cut_in_half(write_video(tmp_path / name, numbered_frames(48), options=LOSSLESS, container_options=container_options))
     with open_video(path) as video:
         numbers = frame_numbers(video.frames(30, 16, "center"))
@@ -331,8 +334,12 @@ def damage_bytes(path, fraction: float, length_bytes: int = 64):
 
 def test_an_mkv_damaged_in_the_middle_keeps_the_frames_after_the_damage_and_says_what_was_skipped(tmp_path):
     """Matroska skips to the next cluster after bad data (clusters of 0.7 s here; cameras write a few seconds)."""
-    path = write_video(tmp_path / "hit.mkv", numbered_frames(60), options={**LOSSLESS, "g": "10"},
-                       container_options={"cluster_time_limit": "700"})  # fmt: skip
+    path = write_video(
+        tmp_path / "hit.mkv",
+        numbered_frames(60),
+        options={**LOSSLESS, "g": "10"},
+        container_options={"cluster_time_limit": "700"},
+    )
     damage_bytes(path, 0.45)
     with open_video(path) as video:
         numbers = frame_numbers(video.frames(None, 16, "center"))

@@ -84,9 +84,15 @@ def test_without_dedup_the_store_is_what_it_always_was(footage, tmp_path):
     ingest_folder(footage, tmp_path / "data")
     path = tmp_path / "data" / "g"
     manifest = json.loads((path / "manifest.json").read_text())
-    assert "dedup" not in manifest and all(set(shard) == {"file", "source", "fingerprint", "frames", "source_fps",
-                                                        "source_size_wh", "truncated"} for shard in manifest["shards"])  # fmt: skip
-    assert sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) == ["0001-held.npy", "0002-moving.npy", "manifest.json"]
+    assert "dedup" not in manifest and all(
+        set(shard) == {"file", "source", "fingerprint", "frames", "source_fps", "source_size_wh", "truncated"}
+        for shard in manifest["shards"]
+    )
+    assert sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) == [
+        "0001-held.npy",
+        "0002-moving.npy",
+        "manifest.json",
+    ]
     store = FrameStore.open(path)
     assert store.dedup == 0.0 and len(store) == 70
     assert np.allclose(store.frame_times_seconds(), np.r_[np.arange(40), np.arange(30)] / 30)
@@ -147,7 +153,10 @@ SIZE_PX = 32
 def unbalanced_store(tmp_path_factory) -> Path:
     """One 200-frame source of dark moving frames and one 10-frame source of bright ones (the mean tells them apart)."""
     path = tmp_path_factory.mktemp("data") / "unbalanced"
-    sources = {"long.mp4": gradient_frames(200, SIZE_PX, SIZE_PX) // 2, "short.mp4": 128 + gradient_frames(10, SIZE_PX, SIZE_PX, seed=1) // 2}
+    sources = {
+        "long.mp4": gradient_frames(200, SIZE_PX, SIZE_PX) // 2,
+        "short.mp4": 128 + gradient_frames(10, SIZE_PX, SIZE_PX, seed=1) // 2,
+    }
     with StoreWriter(path, path.name, StoreSettings((SIZE_PX, SIZE_PX), 30.0, "center")) as writer:
         for name, frames in sources.items():
             shard = writer.new_shard(name)
@@ -159,10 +168,19 @@ def unbalanced_store(tmp_path_factory) -> Path:
 
 def tiny_config(store: Path, **changes) -> TrainConfig:
     config = TrainConfig(
-        model=ModelConfig(size_px=(SIZE_PX, SIZE_PX), width=4, z_dim=8), store=str(store), batch_size=8,
-        ema_half_life_images=64, images_total=320, snapshot_every_images=160, checkpoint_every_images=160,
-        log_every_steps=10, noise_bank_size=4, precision="fp32", device="cpu", balance="sources",
-    )  # fmt: skip
+        model=ModelConfig(size_px=(SIZE_PX, SIZE_PX), width=4, z_dim=8),
+        store=str(store),
+        batch_size=8,
+        ema_half_life_images=64,
+        images_total=320,
+        snapshot_every_images=160,
+        checkpoint_every_images=160,
+        log_every_steps=10,
+        noise_bank_size=4,
+        precision="fp32",
+        device="cpu",
+        balance="sources",
+    )
     return dataclasses.replace(config, **changes)
 
 
@@ -185,16 +203,39 @@ def test_balance_sources_is_uniform_within_a_source_and_reproducible(unbalanced_
     assert spans.tolist() == [[0, 200], [200, 10]]
     draws = [sample_real(frames, 4000, False, torch.Generator().manual_seed(3), spans) for _ in range(2)]
     assert torch.equal(*draws)
-    short_frames = ((frames[200:].permute(0, 3, 1, 2).float() / 127.5 - 1)).flatten(1)  # (10, 3 * H * W)
+    short_frames = (frames[200:].permute(0, 3, 1, 2).float() / 127.5 - 1).flatten(1)  # (10, 3 * H * W)
     bright = draws[0][draws[0].mean(dim=(1, 2, 3)) > 0].flatten(1)  # (~2000, 3 * H * W)
     counts = torch.bincount(torch.cdist(bright, short_frames).argmin(dim=1), minlength=10)
     assert counts.min() > 0.7 * len(bright) / 10 and counts.max() < 1.3 * len(bright) / 10
 
 
 def test_cli_trains_with_balance_sources_and_refuses_to_change_it_on_resume(unbalanced_store, tmp_path, capsys):
-    args = ["train", str(unbalanced_store), "--run", str(tmp_path / "run"), "--balance", "sources", "--width", "4",
-            "--z-dim", "8", "--batch-size", "8", "--images", "80", "--snapshot-every", "40", "--log-every", "5",
-            "--noise-bank", "4", "--precision", "fp32", "--device", "cpu"]  # fmt: skip
+    args = [
+        "train",
+        str(unbalanced_store),
+        "--run",
+        str(tmp_path / "run"),
+        "--balance",
+        "sources",
+        "--width",
+        "4",
+        "--z-dim",
+        "8",
+        "--batch-size",
+        "8",
+        "--images",
+        "80",
+        "--snapshot-every",
+        "40",
+        "--log-every",
+        "5",
+        "--noise-bank",
+        "4",
+        "--precision",
+        "fp32",
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0
     assert read_config_toml(tmp_path / "run" / "config.toml").balance == "sources"
     capsys.readouterr()

@@ -7,11 +7,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import write_frame_store
 from media import gradient_frames
+from PIL import Image
 from render_media import decode_clip, vjgan
+
 from vjgan.demo import (
     CLIP_KINDS,
     CONTACT_CELL_PX,
@@ -76,7 +76,9 @@ def test_demo_makes_every_promised_file_and_a_second_run_reuses_them(tmp_path, c
         assert len(clips["progress"].frames) == n_snapshots * progress_frames_per_snapshot(SMOKE, n_snapshots)
         assert len(clips["loop"].frames) == round(SMOKE.loop_seconds * fps)
         assert len(clips["audio"].frames) == round(SMOKE.music_seconds * fps)
-        assert clips["audio"].audio_codec == "aac" and clips["audio"].audio_seconds == pytest.approx(SMOKE.music_seconds, abs=1 / fps)
+        assert clips["audio"].audio_codec == "aac" and clips["audio"].audio_seconds == pytest.approx(
+            SMOKE.music_seconds, abs=1 / fps
+        )
         assert clips["loop"].frames.std() > 1  # a picture, not a blank frame
 
     with av.open(str(paths.music)) as track:

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from media import gradient_frames
 from PIL import Image
 
-from media import gradient_frames
 from vjgan.evaluate import (
     EvalConfig,
     SwdReference,
@@ -99,6 +99,7 @@ def run_with_snapshots(tmp_path):
     """A frame store ingested from a real video and a run whose snapshots are: noise, the store's own
     frames (a perfect generator), and one frame repeated (a collapsed generator)."""
     from media import write_video
+
     from vjgan.footage.ingest import IngestConfig, ingest
     from vjgan.footage.store import FrameStore
     from vjgan.model.networks import ModelConfig
@@ -137,7 +138,9 @@ def test_evaluate_run_scores_every_snapshot_against_the_runs_store(run_with_snap
 def test_evaluate_run_takes_every_nth_snapshot_and_always_the_newest(run_with_snapshots):
     from vjgan.evaluate import evaluate_run
 
-    report = evaluate_run(run_with_snapshots, EvalConfig(every_nth_snapshot=2, store_frames=16, patches_per_image=16, projections=16, repeats=1))
+    report = evaluate_run(
+        run_with_snapshots, EvalConfig(every_nth_snapshot=2, store_frames=16, patches_per_image=16, projections=16, repeats=1)
+    )
     assert [row.index for row in report.snapshots] == [0, 2]
 
 

@@ -5,14 +5,16 @@ import shutil
 import numpy as np
 import pytest
 from PIL import Image
-
 from render_media import decode_clip, is_seamless, read_png_frames, vjgan
+
 from vjgan.render.clips import CONTACT_LABEL_PX
 
 
 def test_generate_writes_count_different_seamless_loops_and_a_contact_sheet(tiny_run, tmp_path, capsys):
     run = shutil.copytree(tiny_run, tmp_path / "run")
-    code, err = vjgan(capsys, "generate", run, "--count", "3", "--seconds", "1", "--size", "64x36", "--at-once", "2", "--seed", "10")
+    code, err = vjgan(
+        capsys, "generate", run, "--count", "3", "--seconds", "1", "--size", "64x36", "--at-once", "2", "--seed", "10"
+    )
     assert code == 0 and "frames/s" in err
     folder = run / "clips" / "loops-10-12"
     clips = [decode_clip(folder / f"loop-{seed}.mp4") for seed in (10, 11, 12)]
@@ -32,10 +34,40 @@ def test_generate_writes_count_different_seamless_loops_and_a_contact_sheet(tiny
 
 
 def test_each_generated_loop_is_the_loop_render_makes_with_its_seed(tiny_run, tmp_path, capsys):
-    code, _ = vjgan(capsys, "generate", tiny_run, "--count", "2", "--seconds", "0.3", "--size", "64x36", "--seed", "5",
-                    "--format", "png", "--out", tmp_path / "batch")
+    code, _ = vjgan(
+        capsys,
+        "generate",
+        tiny_run,
+        "--count",
+        "2",
+        "--seconds",
+        "0.3",
+        "--size",
+        "64x36",
+        "--seed",
+        "5",
+        "--format",
+        "png",
+        "--out",
+        tmp_path / "batch",
+    )
     assert code == 0
-    vjgan(capsys, "render", "loop", tiny_run, "--seconds", "0.3", "--size", "64x36", "--seed", "6", "--format", "png", "--out", tmp_path / "one")
+    vjgan(
+        capsys,
+        "render",
+        "loop",
+        tiny_run,
+        "--seconds",
+        "0.3",
+        "--size",
+        "64x36",
+        "--seed",
+        "6",
+        "--format",
+        "png",
+        "--out",
+        tmp_path / "one",
+    )
     generated, rendered = read_png_frames(tmp_path / "batch" / "loop-6"), read_png_frames(tmp_path / "one")
     assert generated.shape == rendered.shape == (9, 36, 64, 3)
     assert np.abs(generated.astype(int) - rendered).max() <= 1  # batched with seed 5; a value may move one level

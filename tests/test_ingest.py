@@ -41,8 +41,9 @@ def test_each_genre_folder_becomes_a_store_of_its_videos(tmp_path):
     store = FrameStore.open(tmp_path / "data" / "particles")
     assert (store.genre, store.size_px, store.fps, store.crop, len(store)) == ("particles", (16, 16), 30.0, "center", 15)
     assert [(g.genre, g.files_added, g.frames_added, g.store_frames) for g in report.genres] == [
-        ("particles", 2, 15, 15), ("typo", 1, 3, 3)
-    ]  # fmt: skip
+        ("particles", 2, 15, 15),
+        ("typo", 1, 3, 3),
+    ]
     assert report.problems == [] and not report.nothing_ingested
 
 
@@ -144,9 +145,14 @@ def test_bad_files_are_reported_one_line_each_and_every_good_frame_is_kept(tmp_p
     assert all(stored[name] >= 3 for name in good)
     assert stored["plain.mp4"] == 6 and stored["vp9.webm"] == 4
     reasons = {
-        "empty": "empty file", "text": "not a video FFmpeg can read", "audio": "no video stream (audio only)",
-        "still": "a still image", "photo": "a still image", "directory": "a directory", "fifo": "a named pipe",
-    }  # fmt: skip
+        "empty": "empty file",
+        "text": "not a video FFmpeg can read",
+        "audio": "no video stream (audio only)",
+        "still": "a still image",
+        "photo": "a still image",
+        "directory": "a directory",
+        "fifo": "a named pipe",
+    }
     messages = {p.path: p.message for p in report.problems}
     for kind, path in bad.items():
         assert messages[path].startswith(f"{path}: ") and reasons[kind] in messages[path]

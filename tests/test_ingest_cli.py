@@ -39,7 +39,12 @@ def test_problems_are_printed_one_line_each_with_a_summary_table_and_success(tmp
     assert len(problem_lines) == 1 and "empty file" in problem_lines[0]
     table_rows = {line.split("│")[1].strip(): line for line in err.splitlines() if line.count("│") > 5}
     assert table_rows.keys() == {"ambient", "strobe"}
-    assert [cell.strip() for cell in table_rows["strobe"].split("│")[2:6]] == ["1", "0", "1", "9"]  # added, in store, failed, frames
+    assert [cell.strip() for cell in table_rows["strobe"].split("│")[2:6]] == [
+        "1",
+        "0",
+        "1",
+        "9",
+    ]  # added, in store, failed, frames
 
 
 def test_videos_outside_genre_folders_are_named_with_the_way_to_ingest_them(tmp_path, capsys):
@@ -62,8 +67,9 @@ def test_exit_code_is_1_only_when_nothing_at_all_was_ingested(tmp_path, capsys):
 
 def test_flags_reach_the_store(tmp_path, capsys):
     clip(tmp_path / "flat/fast.mp4", 12, fps=60)
-    code, _ = vjgan_ingest(capsys, tmp_path / "flat", "--out", tmp_path / "data", "--genre", "loops",
-                           "--size", "20", "--fps", "0", "--crop", "full")  # fmt: skip
+    code, _ = vjgan_ingest(
+        capsys, tmp_path / "flat", "--out", tmp_path / "data", "--genre", "loops", "--size", "20", "--fps", "0", "--crop", "full"
+    )
     store = FrameStore.open(tmp_path / "data/loops")
     assert code == 0 and (store.size_px, store.fps, store.crop, len(store)) == ((20, 20), None, "full", 12)
 
@@ -92,8 +98,11 @@ def test_an_unreadable_file_is_reported_and_the_rest_ingested(tmp_path):
     locked.chmod(0)
     done = subprocess.run(
         [sys.executable, "-m", "vjgan", "ingest", str(tmp_path / "in"), "--out", str(tmp_path / "data"), "--size", "16"],
-        capture_output=True, text=True, timeout=120, preexec_fn=without_root_file_access if os.geteuid() == 0 else None,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=without_root_file_access if os.geteuid() == 0 else None,
+    )
     assert done.returncode == 0, done.stderr
     assert f"{locked}: permission denied" in done.stderr
     assert [s.source for s in FrameStore.open(tmp_path / "data/g").shards] == ["ok.mp4"]
@@ -125,14 +134,21 @@ def test_an_interrupted_ingest_leaves_a_consistent_store_and_the_next_run_comple
     assert subprocess.run(command, capture_output=True).returncode == 0
     completed = FrameStore.open(store)
     assert sorted(s.source for s in completed.shards) == ["clip0.mkv", "clip1.mkv", "clip2.mkv"] and len(completed) == 720
-    assert {p.name for p in store.iterdir() if not p.name.startswith(".")} == {"manifest.json", *(s.file for s in completed.shards)}
+    assert {p.name for p in store.iterdir() if not p.name.startswith(".")} == {
+        "manifest.json",
+        *(s.file for s in completed.shards),
+    }
 
 
 def test_an_output_folder_that_cannot_be_made_is_a_one_line_error(tmp_path, capsys):
     clip(tmp_path / "in/g/a.mp4")
     (tmp_path / "taken").write_text("a file where the data folder should go")
     code, err = vjgan_ingest(capsys, tmp_path / "in", "--out", tmp_path / "taken", "--size", "16")
-    assert code == 1 and f"{tmp_path / 'taken' / 'g'}: cannot write the frame store (Not a directory)" in err and "Traceback" not in err
+    assert (
+        code == 1
+        and f"{tmp_path / 'taken' / 'g'}: cannot write the frame store (Not a directory)" in err
+        and "Traceback" not in err
+    )
 
 
 def test_a_linked_folder_loop_is_walked_once(tmp_path, capsys):
@@ -147,7 +163,7 @@ def test_names_of_any_bytes_are_ingested_one_by_one_and_print_on_one_line_each(t
     genre folder that is not UTF-8 either: every good one is stored under its exact name, the bad one
     (an empty file with a newline in its name) is one escaped problem line, and the table row is one line."""
     genre = tmp_path / "in" / os.fsdecode(b"g\xe9nre")
-    names = [os.fsdecode(b"caf\xe9.mp4"), "new\nline.mp4", "-x.mp4", "it's \"quoted\" [bold].mp4", "a" * 251 + ".mp4"]
+    names = [os.fsdecode(b"caf\xe9.mp4"), "new\nline.mp4", "-x.mp4", 'it\'s "quoted" [bold].mp4', "a" * 251 + ".mp4"]
     for index, name in enumerate(names):
         clip(genre / name, 3, seed=index)
     (genre / "empty\nname.mp4").touch()

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
 from render_media import compose
+
 from vjgan.errors import RenderError
 from vjgan.render.layout import (
     FILTERS,
@@ -61,7 +61,9 @@ def test_every_layout_and_filter_gives_the_requested_frame_size(layout, filter):
     assert frames.shape == (3, 3, 40, 70) and frames.dtype == torch.float32
 
 
-@pytest.mark.parametrize("filter, pillow_filter", [("bilinear", Image.BILINEAR), ("bicubic", Image.BICUBIC), ("lanczos", Image.LANCZOS)])
+@pytest.mark.parametrize(
+    "filter, pillow_filter", [("bilinear", Image.BILINEAR), ("bicubic", Image.BICUBIC), ("lanczos", Image.LANCZOS)]
+)
 @pytest.mark.parametrize("size_wh", [(75, 50), (41, 17), (12, 8)])  # up, mixed, down (antialiased)
 def test_filters_match_pillow_resize(filter, pillow_filter, size_wh):
     image = np.random.default_rng(1).random((20, 30)).astype(np.float32)

@@ -63,7 +63,8 @@ def test_large_sizes_use_more_blocks_not_larger_grids():
 
 
 @pytest.mark.parametrize(
-    "changes", [dict(size_px=(100, 100)), dict(size_px=(16, 16)), dict(size_px=(272, 272)), dict(arch="stylegan"), dict(latent="cauchy")]
+    "changes",
+    [dict(size_px=(100, 100)), dict(size_px=(16, 16)), dict(size_px=(272, 272)), dict(arch="stylegan"), dict(latent="cauchy")],
 )
 def test_unsupported_settings_are_refused_with_a_reason(changes):
     with pytest.raises(VjganError, match="model"):

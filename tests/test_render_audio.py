@@ -3,8 +3,8 @@
 import av
 import numpy as np
 import pytest
-
 from render_media import decode_clip, frame_changes, vjgan
+
 from vjgan.cli import main
 from vjgan.render.music import synth_music
 
@@ -22,8 +22,24 @@ def plain_and_flashing(tiny_run, track, tmp_path_factory):
     """The same clip without effects and with the flash only."""
     folder = tmp_path_factory.mktemp("audio")
     for name, effects in [("plain", ""), ("flash", "flash")]:
-        assert main(["render", "audio", str(tiny_run), "--audio", str(track), "--size", "128x72", "--effects", effects,
-                     "--out", str(folder / f"{name}.mp4")]) == 0
+        assert (
+            main(
+                [
+                    "render",
+                    "audio",
+                    str(tiny_run),
+                    "--audio",
+                    str(track),
+                    "--size",
+                    "128x72",
+                    "--effects",
+                    effects,
+                    "--out",
+                    str(folder / f"{name}.mp4"),
+                ]
+            )
+            == 0
+        )
     return decode_clip(folder / "plain.mp4"), decode_clip(folder / "flash.mp4")
 
 
@@ -55,7 +71,7 @@ def test_flash_fires_on_the_beat_frames_and_fades_before_the_next(plain_and_flas
         lit = after[: int(np.argmax(after < 2))]  # the flash, up to the first frame it has gone out
         assert len(lit) >= 2 and np.all(np.diff(lit) < 0)  # lasts a few frames, decaying after the beat
         assert np.all(after[len(lit) :] < 10)  # and stays out until the next beat (the gate)
-    assert np.all(brightening[:BEAT_FRAMES[0]] < 10)
+    assert np.all(brightening[: BEAT_FRAMES[0]] < 10)
 
 
 def test_latent_motion_jumps_on_the_beat_frames(plain_and_flashing):
@@ -67,8 +83,22 @@ def test_latent_motion_jumps_on_the_beat_frames(plain_and_flashing):
 
 def test_intensity_scales_the_effects(tiny_run, track, plain_and_flashing, tmp_path, capsys):
     plain, flashing = plain_and_flashing
-    vjgan(capsys, "render", "audio", tiny_run, "--audio", track, "--size", "128x72", "--effects", "flash", "--intensity", "0.3",
-          "--out", tmp_path / "soft.mp4")
+    vjgan(
+        capsys,
+        "render",
+        "audio",
+        tiny_run,
+        "--audio",
+        track,
+        "--size",
+        "128x72",
+        "--effects",
+        "flash",
+        "--intensity",
+        "0.3",
+        "--out",
+        tmp_path / "soft.mp4",
+    )
     soft = decode_clip(tmp_path / "soft.mp4")
     beat = BEAT_FRAMES[0]
     full_flash = flashing.frames[beat].astype(float).mean() - plain.frames[beat].mean()

@@ -4,8 +4,8 @@ exit code 1, no traceback, and no clip left behind."""
 import numpy as np
 import pytest
 import soundfile
-
 from render_media import vjgan
+
 from vjgan.render.music import synth_music
 from vjgan.run.snapshots import SnapshotStore
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from PIL import Image
-
 from faults import assert_one_line_error, cli_call, fork_and_kill, fork_call, fork_vjgan
+from PIL import Image
 from render_media import read_png_frames
+
 from vjgan.demo import PROFILES, DemoPaths, Stages, make_footage, make_music, write_index
 from vjgan.errors import VjganError
 from vjgan.files import PARTIAL_SUFFIX
@@ -229,7 +229,9 @@ def test_demo_music_and_index_stopped_by_a_size_limit_are_one_line_and_made_by_t
     shutil.copytree(tiny_run.parent / "data" / "gradients", paths.store("gradients"))
     stages = Stages(total=1)
 
-    result = fork_call(reporting_errors(lambda: make_music(paths, SMOKE, stages)), fsize_limit_bytes=50_000)  # the track is ~176 KB
+    result = fork_call(
+        reporting_errors(lambda: make_music(paths, SMOKE, stages)), fsize_limit_bytes=50_000
+    )  # the track is ~176 KB
     assert_one_line_error(result, str(paths.music), TOO_LARGE)
     assert not paths.music.exists() and not partials(paths.root)
     assert fork_call(reporting_errors(lambda: make_music(paths, SMOKE, stages))).returncode == 0

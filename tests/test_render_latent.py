@@ -7,7 +7,6 @@ import sys
 import av
 import numpy as np
 import pytest
-
 from render_media import decode_clip, frame_changes, is_seamless, read_png_frames, vjgan
 
 SMALL = ["--size", "128x72"]
@@ -22,7 +21,9 @@ def test_loops_are_seamless_and_a_plain_walk_is_not(tiny_run, tmp_path, capsys, 
     """The jump from the last frame back to the first, against the frame-to-frame changes beside it, in
     lossless PNG frames (an H.264 seam is checked in test_generate); the plain walk, whose ends are two
     unrelated latents, shows the measure can fail."""
-    code, _ = vjgan(capsys, "render", kind, tiny_run, *SMALL, "--seconds", "2", *extra, "--format", "png", "--out", tmp_path / "f")
+    code, _ = vjgan(
+        capsys, "render", kind, tiny_run, *SMALL, "--seconds", "2", *extra, "--format", "png", "--out", tmp_path / "f"
+    )
     assert code == 0
     frames = read_png_frames(tmp_path / "f")
     assert np.median(frame_changes(frames)) > 0.3  # the clip moves: the comparison is not between still frames
@@ -31,7 +32,22 @@ def test_loops_are_seamless_and_a_plain_walk_is_not(tiny_run, tmp_path, capsys, 
 
 def test_same_seed_repeats_the_clip_and_another_seed_changes_it(tiny_run, tmp_path, capsys):
     for name, seed in [("a", 3), ("b", 3), ("c", 4)]:
-        vjgan(capsys, "render", "loop", tiny_run, "--size", "64x36", "--seconds", "0.5", "--seed", seed, "--format", "png", "--out", tmp_path / name)
+        vjgan(
+            capsys,
+            "render",
+            "loop",
+            tiny_run,
+            "--size",
+            "64x36",
+            "--seconds",
+            "0.5",
+            "--seed",
+            seed,
+            "--format",
+            "png",
+            "--out",
+            tmp_path / name,
+        )
     a, b, c = (read_png_frames(tmp_path / name) for name in "abc")
     assert len(a) == 15
     np.testing.assert_array_equal(a, b)
@@ -40,8 +56,24 @@ def test_same_seed_repeats_the_clip_and_another_seed_changes_it(tiny_run, tmp_pa
 
 def test_walk_slows_into_each_keyframe(tiny_run, tmp_path, capsys):
     """3 keyframes over 31 frames with cubic easing: keyframes at frames 0, 15, 30, fastest halfway between."""
-    vjgan(capsys, "render", "walk", tiny_run, "--size", "64x64", "--seconds", str(31 / 30), "--keyframes", "3", "--easing", "cubic",
-          "--format", "png", "--out", tmp_path / "f")
+    vjgan(
+        capsys,
+        "render",
+        "walk",
+        tiny_run,
+        "--size",
+        "64x64",
+        "--seconds",
+        str(31 / 30),
+        "--keyframes",
+        "3",
+        "--easing",
+        "cubic",
+        "--format",
+        "png",
+        "--out",
+        tmp_path / "f",
+    )
     changes = frame_changes(read_png_frames(tmp_path / "f"))  # change[i]: frame i -> i + 1
     assert len(changes) == 30
     at_keyframes = changes[[0, 14, 15, 29]]
@@ -51,7 +83,23 @@ def test_walk_slows_into_each_keyframe(tiny_run, tmp_path, capsys):
 
 def test_grid_tiles_follow_different_paths_and_the_first_is_the_single_clip(tiny_run, tmp_path, capsys):
     common = ["--seconds", "0.3", "--seed", "9", "--filter", "nearest", "--format", "png"]
-    vjgan(capsys, "render", "loop", tiny_run, "--layout", "grid", "--rows", "1", "--cols", "2", "--size", "128x64", *common, "--out", tmp_path / "grid")
+    vjgan(
+        capsys,
+        "render",
+        "loop",
+        tiny_run,
+        "--layout",
+        "grid",
+        "--rows",
+        "1",
+        "--cols",
+        "2",
+        "--size",
+        "128x64",
+        *common,
+        "--out",
+        tmp_path / "grid",
+    )
     vjgan(capsys, "render", "loop", tiny_run, "--layout", "single", "--size", "64x64", *common, "--out", tmp_path / "single")
     grid, single = read_png_frames(tmp_path / "grid").astype(int), read_png_frames(tmp_path / "single").astype(int)
     left, right = grid[:, :, :64], grid[:, :, 64:]
@@ -70,7 +118,9 @@ def test_prores_writes_mov_with_exact_frames_by_default_name(tiny_run, tmp_path,
 
 def test_gif_and_other_frame_rates_keep_exact_frame_counts(tiny_run, tmp_path, capsys):
     vjgan(capsys, "render", "walk", tiny_run, "--size", "64x36", "--seconds", "1", "--fps", "12", "--out", tmp_path / "walk.gif")
-    vjgan(capsys, "render", "loop", tiny_run, "--size", "64x36", "--seconds", "1.5", "--fps", "24", "--out", tmp_path / "loop.mp4")
+    vjgan(
+        capsys, "render", "loop", tiny_run, "--size", "64x36", "--seconds", "1.5", "--fps", "24", "--out", tmp_path / "loop.mp4"
+    )
     gif, mp4 = decode_clip(tmp_path / "walk.gif"), decode_clip(tmp_path / "loop.mp4")
     assert (len(gif.frames), gif.frames.shape[1:3]) == (12, (36, 64))
     assert (len(mp4.frames), mp4.fps) == (36, 24.0) and mp4.seconds == pytest.approx(1.5, abs=1e-6)
@@ -89,7 +139,9 @@ def test_long_1080p_render_streams_in_bounded_memory(tiny_run, tmp_path):
         # VmHWM is this process's own peak; ru_maxrss would carry the parent's peak over from fork + exec
         "print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM:')))"
     )
-    result = subprocess.run([sys.executable, "-c", script, str(tiny_run), str(tmp_path / "long.mp4")], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tiny_run), str(tmp_path / "long.mp4")], capture_output=True, text=True, check=True
+    )
     peak_mib = int(result.stdout.strip().splitlines()[-1]) / 1024
     assert peak_mib < 1150, f"peak memory {peak_mib:.0f} MiB"
     with av.open(str(tmp_path / "long.mp4")) as container:
@@ -100,8 +152,22 @@ def test_truncation_tames_the_motion_towards_one_still_picture(tiny_run, tmp_pat
     """Latents scaled towards the centre move less; at 0 every frame is the centre's one picture."""
     motion = {}
     for psi in ("1", "0.4", "0"):
-        code, _ = vjgan(capsys, "render", "loop", tiny_run, "--size", "64x64", "--seconds", "1", "--truncation", psi,
-                        "--format", "png", "--out", tmp_path / psi)
+        code, _ = vjgan(
+            capsys,
+            "render",
+            "loop",
+            tiny_run,
+            "--size",
+            "64x64",
+            "--seconds",
+            "1",
+            "--truncation",
+            psi,
+            "--format",
+            "png",
+            "--out",
+            tmp_path / psi,
+        )
         assert code == 0
         motion[psi] = np.median(frame_changes(read_png_frames(tmp_path / psi)))
     assert motion["0"] == 0 and 0 < motion["0.4"] < motion["1"]

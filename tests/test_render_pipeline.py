@@ -6,8 +6,8 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
 from render_media import read_png_frames
+
 from vjgan.errors import RenderError
 from vjgan.render.clips import LoopOptions, render_loop
 from vjgan.render.layout import Layout
@@ -55,8 +55,14 @@ def test_tile_seeds_are_stable_and_distinct():
 
 @pytest.mark.parametrize(
     "changes, reason",
-    [({"frame_size_wh": (1921, 1080)}, "must be even"), ({"fps": 0}, "frame rate"), ({"filter": "sharp"}, "filter 'sharp'"),
-     ({"layout": "mosaic"}, "layout 'mosaic'"), ({"seed": -1}, "seed -1"), ({"precision": "fp8"}, "precision 'fp8'")],
+    [
+        ({"frame_size_wh": (1921, 1080)}, "must be even"),
+        ({"fps": 0}, "frame rate"),
+        ({"filter": "sharp"}, "filter 'sharp'"),
+        ({"layout": "mosaic"}, "layout 'mosaic'"),
+        ({"seed": -1}, "seed -1"),
+        ({"precision": "fp8"}, "precision 'fp8'"),
+    ],
 )
 def test_render_config_refuses_bad_settings(changes, reason):
     with pytest.raises(RenderError, match=reason):

@@ -4,8 +4,8 @@ import shutil
 
 import numpy as np
 import pytest
-
 from render_media import decode_clip, read_png_frames, vjgan
+
 from vjgan.run.snapshots import SnapshotStore
 
 # 2 x 4 cells of the 32 px samples fill 128 x 64 exactly: frames must equal the snapshots pixel for pixel.
@@ -40,7 +40,20 @@ def test_frames_per_snapshot_holds_each_snapshot(tiny_run, snapshots, tmp_path, 
 
 
 def test_crossfade_blends_towards_the_next_snapshot_and_holds_the_last(tiny_run, snapshots, tmp_path, capsys):
-    vjgan(capsys, "render", "progress", tiny_run, *GRID, "--frames-per-snapshot", "4", "--crossfade", "--format", "png", "--out", tmp_path / "f")
+    vjgan(
+        capsys,
+        "render",
+        "progress",
+        tiny_run,
+        *GRID,
+        "--frames-per-snapshot",
+        "4",
+        "--crossfade",
+        "--format",
+        "png",
+        "--out",
+        tmp_path / "f",
+    )
     frames = read_png_frames(tmp_path / "f").astype(float)
     assert len(frames) == 4 * len(snapshots)
     first, second = grid_of(snapshots[0]).astype(float), grid_of(snapshots[1]).astype(float)
@@ -52,7 +65,21 @@ def test_crossfade_blends_towards_the_next_snapshot_and_holds_the_last(tiny_run,
 
 def test_from_and_to_pick_snapshots_by_images_seen(tiny_run, snapshots, tmp_path, capsys):
     seen = SnapshotStore.open(tiny_run).images_seen
-    code, _ = vjgan(capsys, "render", "progress", tiny_run, *GRID, "--from", seen[2], "--to", seen[5] + 1, "--format", "png", "--out", tmp_path / "f")
+    code, _ = vjgan(
+        capsys,
+        "render",
+        "progress",
+        tiny_run,
+        *GRID,
+        "--from",
+        seen[2],
+        "--to",
+        seen[5] + 1,
+        "--format",
+        "png",
+        "--out",
+        tmp_path / "f",
+    )
     assert code == 0
     frames = read_png_frames(tmp_path / "f")
     assert len(frames) == 4
@@ -61,16 +88,46 @@ def test_from_and_to_pick_snapshots_by_images_seen(tiny_run, snapshots, tmp_path
 
 
 def test_single_layout_fills_the_frame_with_the_chosen_sample_as_crisp_pixels(tiny_run, snapshots, tmp_path, capsys):
-    vjgan(capsys, "render", "progress", tiny_run, "--layout", "single", "--sample", "5", "--size", "64x32", "--filter", "nearest",
-          "--format", "png", "--out", tmp_path / "f")
+    vjgan(
+        capsys,
+        "render",
+        "progress",
+        tiny_run,
+        "--layout",
+        "single",
+        "--sample",
+        "5",
+        "--size",
+        "64x32",
+        "--filter",
+        "nearest",
+        "--format",
+        "png",
+        "--out",
+        tmp_path / "f",
+    )
     frame = read_png_frames(tmp_path / "f")[-1]
     centre = snapshots[-1, 5, 8:24]  # a 2:1 frame shows the middle half of the rows, each pixel as a 2x2 block
     np.testing.assert_array_equal(frame, centre.repeat(2, axis=0).repeat(2, axis=1))
 
 
 def test_wall_covers_the_frame_with_many_samples(tiny_run, tmp_path, capsys):
-    vjgan(capsys, "render", "progress", tiny_run, "--layout", "wall", "--size", "160x96", "--filter", "nearest", "--format", "png",
-          "--out", tmp_path / "f")
+    vjgan(
+        capsys,
+        "render",
+        "progress",
+        tiny_run,
+        "--layout",
+        "wall",
+        "--size",
+        "160x96",
+        "--filter",
+        "nearest",
+        "--format",
+        "png",
+        "--out",
+        tmp_path / "f",
+    )
     frame = read_png_frames(tmp_path / "f")[-1].astype(int)
     assert frame[0].max() > 0 and frame[-1].max() > 0 and frame[:, 0].max() > 0 and frame[:, -1].max() > 0  # no black bars
     tiles = [frame[:32, left : left + 32] for left in range(0, 160, 32)]

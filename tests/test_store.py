@@ -98,10 +98,25 @@ def test_a_100k_frame_store_opens_and_samples_without_reading_its_pixels(tmp_pat
     with open(path / "0001-big.npy", "wb") as file:  # a sparse 2.8 GB shard: costs no disk
         file.write(npy_header((n_frames, 96, 96, 3)))
         file.truncate(NPY_HEADER_BYTES + n_frames * 96 * 96 * 3)
-    manifest = {"format": "vjgan-frame-store", "version": 1, "genre": "big", "size_px": [96, 96], "fps": 30.0,
-                "crop": "center", "shards": [{"file": "0001-big.npy", "source": "big.mp4", "fingerprint": "sha256:x",
-                                              "frames": n_frames, "source_fps": 30.0, "source_size_wh": [1920, 1080],
-                                              "truncated": False}]}  # fmt: skip
+    manifest = {
+        "format": "vjgan-frame-store",
+        "version": 1,
+        "genre": "big",
+        "size_px": [96, 96],
+        "fps": 30.0,
+        "crop": "center",
+        "shards": [
+            {
+                "file": "0001-big.npy",
+                "source": "big.mp4",
+                "fingerprint": "sha256:x",
+                "frames": n_frames,
+                "source_fps": 30.0,
+                "source_size_wh": [1920, 1080],
+                "truncated": False,
+            }
+        ],
+    }
     (path / "manifest.json").write_text(json.dumps(manifest))
     tracemalloc.start()
     try:
@@ -150,7 +165,15 @@ def test_open_refuses_a_missing_or_cut_shard(tmp_path):
 def test_open_refuses_an_empty_store(tmp_path):
     path = tmp_path / "g"
     path.mkdir()
-    manifest = {"format": "vjgan-frame-store", "version": 1, "genre": "g", "size_px": [8, 8], "fps": 30.0, "crop": "center", "shards": []}
+    manifest = {
+        "format": "vjgan-frame-store",
+        "version": 1,
+        "genre": "g",
+        "size_px": [8, 8],
+        "fps": 30.0,
+        "crop": "center",
+        "shards": [],
+    }
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(StoreError, match="empty"):
         FrameStore.open(path)
@@ -172,11 +195,20 @@ def test_the_writer_removes_what_an_interrupted_run_left(tmp_path):
     (path / "0003-unlisted.npy").write_bytes(npy_header((0, 8, 8, 3)))  # renamed, manifest never updated
     (path / "notes.txt").write_text("mine")
     with StoreWriter(path, "g", SETTINGS) as writer:
-        assert writer.removed_leftovers == ["0002-half.npy.partial", "0002-older.npy.part", "0003-unlisted.npy", "manifest.json.partial"]
+        assert writer.removed_leftovers == [
+            "0002-half.npy.partial",
+            "0002-older.npy.part",
+            "0003-unlisted.npy",
+            "manifest.json.partial",
+        ]
         shard = writer.new_shard("next.mp4")
         assert shard.path.name == "0002-next.npy"
         shard.discard()
-    assert sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) == ["0001-clip0.npy", "manifest.json", "notes.txt"]
+    assert sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) == [
+        "0001-clip0.npy",
+        "manifest.json",
+        "notes.txt",
+    ]
     assert len(FrameStore.open(path)) == 2
 
 
@@ -201,7 +233,13 @@ def test_shard_names_are_ascii_whatever_the_source_is_called(tmp_path):
 
 def test_names_of_any_bytes_round_trip_through_a_valid_utf8_manifest(tmp_path):
     """Names are whatever bytes the file system holds: Latin-1, newlines, quotes, a leading dash."""
-    names = [os.fsdecode(b"caf\xe9.mp4"), "line\nbreak.mp4", '-x "quoted" \'.mp4', "Fête — 夜.mp4", os.fsdecode(b"\xff" * 251 + b".mp4")]
+    names = [
+        os.fsdecode(b"caf\xe9.mp4"),
+        "line\nbreak.mp4",
+        '-x "quoted" \'.mp4',
+        "Fête — 夜.mp4",
+        os.fsdecode(b"\xff" * 251 + b".mp4"),
+    ]
     genre = os.fsdecode(b"g\xe9nre")
     with StoreWriter(tmp_path / genre, genre, SETTINGS) as writer:
         for index, name in enumerate(names):
@@ -235,7 +273,11 @@ def test_a_manifest_the_disk_refuses_leaves_the_writer_as_the_manifest_on_disk(t
         writer.commit(shard, shard_info("next.mp4", "sha256:next"))
     store = FrameStore.open(path)
     assert [s.source for s in store.shards] == ["clip0.mp4", "next.mp4"] and list(store.all_frames()[:, 0, 0, 0]) == [1, 1, 9]
-    assert sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) == ["0001-clip0.npy", "0002-next.npy", "manifest.json"]
+    assert sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) == [
+        "0001-clip0.npy",
+        "0002-next.npy",
+        "manifest.json",
+    ]
 
 
 def test_the_lock_is_taken_before_the_manifest_is_read(tmp_path):

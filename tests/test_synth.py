@@ -109,9 +109,7 @@ def test_every_style_loops_seamlessly_and_moves(genre, style):
     rng = np.random.default_rng(5)
     clip = Clip((128, 72), n_frames=30, seconds=1.0, palette=neon_palette(rng))
     draw, glow_gain = style(clip, rng)
-    start, end, *between = (
-        tone_map(add_glow(draw(phase), glow_gain)).astype(np.int16) for phase in (0.0, 2 * math.pi, 1.3, 4.1)
-    )
+    start, end, *between = (tone_map(add_glow(draw(phase), glow_gain)).astype(np.int16) for phase in (0.0, 2 * math.pi, 1.3, 4.1))
     assert np.abs(start - end).mean() < 0.5
     assert all(np.abs(start - frame).mean() > 3 for frame in between)
     assert start.max() > 120  # something shines

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from media import gradient_frames
 from safetensors.torch import load_file
 
-from media import gradient_frames
 from vjgan.cli import main
 from vjgan.errors import RunError, StoreError
 from vjgan.footage.store import MANIFEST, Manifest, ShardInfo, StoreSettings, StoreWriter
@@ -52,10 +52,18 @@ def store(tmp_path_factory) -> Path:
 
 def tiny_config(store: Path, **changes) -> TrainConfig:
     config = TrainConfig(
-        model=ModelConfig(size_px=(SIZE_PX, SIZE_PX), width=4, z_dim=8), store=str(store), batch_size=8,
-        augment="color,translation,cutout", ema_half_life_images=64, images_total=TOTAL_IMAGES,
-        snapshot_every_images=160, checkpoint_every_images=320, log_every_steps=10, noise_bank_size=4,
-        precision="fp32", device="cpu",
+        model=ModelConfig(size_px=(SIZE_PX, SIZE_PX), width=4, z_dim=8),
+        store=str(store),
+        batch_size=8,
+        augment="color,translation,cutout",
+        ema_half_life_images=64,
+        images_total=TOTAL_IMAGES,
+        snapshot_every_images=160,
+        checkpoint_every_images=320,
+        log_every_steps=10,
+        noise_bank_size=4,
+        precision="fp32",
+        device="cpu",
     )
     return dataclasses.replace(config, **changes)
 
@@ -63,10 +71,36 @@ def tiny_config(store: Path, **changes) -> TrainConfig:
 def cli_args(config: TrainConfig, run_dir: Path) -> list[str]:
     """The `vjgan train` command line for `tiny_config`."""
     return [
-        "train", config.store, "--run", str(run_dir), "--size", str(SIZE_PX), "--width", "4", "--z-dim", "8",
-        "--batch-size", "8", "--augment", config.augment, "--ema-half-life", "64",
-        "--images", str(config.images_total), "--snapshot-every", "160", "--checkpoint-every", "320",
-        "--log-every", "10", "--noise-bank", "4", "--precision", "fp32", "--device", "cpu",
+        "train",
+        config.store,
+        "--run",
+        str(run_dir),
+        "--size",
+        str(SIZE_PX),
+        "--width",
+        "4",
+        "--z-dim",
+        "8",
+        "--batch-size",
+        "8",
+        "--augment",
+        config.augment,
+        "--ema-half-life",
+        "64",
+        "--images",
+        str(config.images_total),
+        "--snapshot-every",
+        "160",
+        "--checkpoint-every",
+        "320",
+        "--log-every",
+        "10",
+        "--noise-bank",
+        "4",
+        "--precision",
+        "fp32",
+        "--device",
+        "cpu",
     ]
 
 
@@ -258,7 +292,7 @@ def test_cli_reports_bad_input_on_one_line(tmp_path, capsys):
 
 def test_cli_epochs_form_sets_the_schedule(store, tmp_path):
     args = cli_args(tiny_config(store), tmp_path / "epochs")
-    args[args.index("--images"):args.index("--images") + 2] = ["--epochs", "2", "--images-per-epoch", "80"]
+    args[args.index("--images") : args.index("--images") + 2] = ["--epochs", "2", "--images-per-epoch", "80"]
     args.remove("--snapshot-every"), args.remove("160")
     assert main(args) == 0
     config = read_config_toml(tmp_path / "epochs" / "config.toml")
@@ -269,8 +303,17 @@ def test_cli_epochs_form_sets_the_schedule(store, tmp_path):
 def test_torchrun_trains_data_parallel_with_rank_zero_writing(store, tmp_path):
     run_dir = tmp_path / "ddp"
     config = tiny_config(store, images_total=320)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "-m", "vjgan", *cli_args(config, run_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "vjgan",
+        *cli_args(config, run_dir),
+    ]
     command[command.index("--run")] = "--run-dir"  # torchrun's own parser would take --run for its --run-path
     done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -50,8 +50,18 @@ def test_epochs_give_the_total_and_one_snapshot_per_epoch():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("batch_size", 0), ("lr", 0.0), ("ema_rampup", -0.1), ("lr", float("nan")), ("loss", "wgan"), ("precision", "fp8"),
-     ("device", "tpu"), ("minutes", 0.0), ("augment", "colour"), ("snapshot_every_images", 0)],
+    [
+        ("batch_size", 0),
+        ("lr", 0.0),
+        ("ema_rampup", -0.1),
+        ("lr", float("nan")),
+        ("loss", "wgan"),
+        ("precision", "fp8"),
+        ("device", "tpu"),
+        ("minutes", 0.0),
+        ("augment", "colour"),
+        ("snapshot_every_images", 0),
+    ],
 )
 def test_invalid_settings_are_refused_naming_the_setting(field, value):
     with pytest.raises(VjganError, match=field):
@@ -78,7 +88,7 @@ def test_config_survives_a_toml_round_trip(tmp_path):
 
 def test_a_foreign_toml_is_a_run_error_naming_the_file(tmp_path):
     path = tmp_path / "config.toml"
-    path.write_text('learning_rate = 0.1\n')
+    path.write_text("learning_rate = 0.1\n")
     with pytest.raises(RunError, match="config.toml"):
         read_config_toml(path)
     path.write_text("not toml [")
@@ -89,7 +99,12 @@ def test_a_foreign_toml_is_a_run_error_naming_the_file(tmp_path):
 def test_setting_changes_list_run_settings_but_not_session_ones():
     stored = TrainConfig(store="data/a")
     session_only = dataclasses.replace(
-        stored, images_total=stored.images_total * 2, minutes=5.0, precision="fp32", compile=True, device="cpu",
+        stored,
+        images_total=stored.images_total * 2,
+        minutes=5.0,
+        precision="fp32",
+        compile=True,
+        device="cpu",
         store="/elsewhere/a",  # a store at another path is checked by its manifest (test_train_faults), not refused here
     )
     assert run_setting_changes(stored, session_only) == []

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from faults import assert_one_line_error, fork_and_kill, fork_child, fork_vjgan, wait_child
 from media import gradient_frames
 from test_train import SIZE_PX, assert_same_run, cli_args, make_store, tiny_config
+
 from vjgan.cli import main
 from vjgan.errors import OutputError
 from vjgan.files import PARTIAL_SUFFIX
@@ -84,10 +84,14 @@ LIMITS = [
 
 
 @pytest.mark.parametrize(("limit_bytes", "file_name", "newest_left"), LIMITS, ids=[name for _, name, _ in LIMITS])
-def test_a_file_size_limit_ends_in_one_line_and_the_next_run_finishes_identically(store, reference, tmp_path, limit_bytes, file_name, newest_left):
+def test_a_file_size_limit_ends_in_one_line_and_the_next_run_finishes_identically(
+    store, reference, tmp_path, limit_bytes, file_name, newest_left
+):
     run_dir = tmp_path / "run"
     args = fault_args(store, run_dir)
-    assert_one_line_error(fork_vjgan(*args, fsize_limit_bytes=limit_bytes), file_name, "File too large", "what was finished before is kept")
+    assert_one_line_error(
+        fork_vjgan(*args, fsize_limit_bytes=limit_bytes), file_name, "File too large", "what was finished before is kept"
+    )
     assert_consistent(run_dir)
     checkpoints = ckpt.list_checkpoints(run_dir)
     assert (checkpoints[-1][0] if checkpoints else None) == newest_left
@@ -164,7 +168,9 @@ def test_a_half_written_log_line_and_a_lost_snapshot_index_are_repaired_at_resum
     assert_same_run(run_dir, reference)
 
 
-def test_a_log_append_refused_by_the_disk_names_the_log_and_the_half_line_is_repaired_at_resume(store, reference, tmp_path, capsys):
+def test_a_log_append_refused_by_the_disk_names_the_log_and_the_half_line_is_repaired_at_resume(
+    store, reference, tmp_path, capsys
+):
     run_dir = rewound_copy(reference, tmp_path / "run", 928)
     limit_bytes = (run_dir / "log.jsonl").stat().st_size + 20  # the next record gets 20 of its ~130 bytes onto the disk
     record = {"step": 999, "images_seen": 7992, "d_loss": 0.5, "g_loss": 0.5, "images_per_second": 1.0, "seconds": 1.0}

@@ -9,8 +9,8 @@ import dataclasses
 import pytest
 import torch
 from safetensors.torch import load_file
-
 from test_train import TOTAL_IMAGES, assert_same_run, cli_args, reference, store, tiny_config  # noqa: F401 (fixtures)
+
 from vjgan.cli import main
 from vjgan.errors import RunError
 from vjgan.model.networks import Generator, ModelConfig
@@ -57,8 +57,12 @@ def test_cuda_graph_is_refused_under_torchrun(store):
     config = tiny_config(store, cuda_graph=True)
     world = World(rank=0, size=2, device=torch.device("cpu"))
     with pytest.raises(RunError, match="--cuda-graph"):
-        TrainStep(new_state(dataclasses.replace(config, cuda_graph=False), World(0, 1, world.device)),
-                  RealFrames(torch.zeros(1, 32, 32, 3, dtype=torch.uint8)), config, world)
+        TrainStep(
+            new_state(dataclasses.replace(config, cuda_graph=False), World(0, 1, world.device)),
+            RealFrames(torch.zeros(1, 32, 32, 3, dtype=torch.uint8)),
+            config,
+            world,
+        )
 
 
 def test_cuda_graph_is_a_session_setting_a_run_resumes_with(store, reference, tmp_path):
@@ -74,8 +78,9 @@ def test_a_checkpoint_whose_random_streams_are_of_another_device_resumes_with_fr
     run_dir = tmp_path / "moved"
     half = train(tiny_config(store, images_total=TOTAL_IMAGES // 2), run_dir)
     tensors, metadata = ckpt.read_checkpoint(half.checkpoint)
-    cuda_like = {name: torch.arange(16, dtype=torch.uint8) if name.startswith("rng.") else tensor
-                 for name, tensor in tensors.items()}
+    cuda_like = {
+        name: torch.arange(16, dtype=torch.uint8) if name.startswith("rng.") else tensor for name, tensor in tensors.items()
+    }
     half.checkpoint.unlink()
     moved = ckpt.write_checkpoint(run_dir, cuda_like, metadata)
     assert moved.name == half.checkpoint.name

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-
 from test_train import assert_same_run, checkpoint_names, cli_args, store, tiny_config  # noqa: F401 (fixture)
+
 from vjgan.cli import main
 from vjgan.run import checkpoint as ckpt
 from vjgan.run.snapshots import SnapshotStore
@@ -43,8 +43,17 @@ def run_args(store: Path, run_dir: Path) -> list[str]:
 
 
 def torchrun(args: list[str], ranks: int = 2) -> list[str]:
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks),
-               "-m", "vjgan", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        str(ranks),
+        "-m",
+        "vjgan",
+        *args,
+    ]
     command[command.index("--run")] = "--run-dir"  # torchrun's own parser would take --run for its --run-path
     return command
 
@@ -126,8 +135,9 @@ def test_a_killed_2_rank_run_resumed_on_1_rank_reaches_the_same_weights(store, u
     assert ckpt.read_metadata(ckpt.latest_checkpoint(run_dir))["world_size"] == 1
     per_rank = {"loss_sums.rank1"}  # the open log window's sums are kept per rank, the rest per run or per shard
     assert final.keys() == expected.keys() - per_rank
-    assert [name for name in final if name not in per_rank | {"loss_sums.rank0"}
-            and not torch.equal(final[name], expected[name])] == []
+    assert [
+        name for name in final if name not in per_rank | {"loss_sums.rank0"} and not torch.equal(final[name], expected[name])
+    ] == []
     assert SnapshotStore.open(run_dir).images_seen == SnapshotStore.open(uninterrupted).images_seen
     assert (SnapshotStore.open(run_dir).frames() == SnapshotStore.open(uninterrupted).frames()).all()
     logs = [[json.loads(line) for line in open(path / "log.jsonl")] for path in (run_dir, uninterrupted)]
@@ -152,14 +162,17 @@ def test_a_1_rank_run_resumed_on_2_ranks_splits_its_batch_afresh(store, tmp_path
     assert SnapshotStore.open(run_dir).images_seen == [0, 160, 320]
 
 
-@pytest.mark.parametrize("saved, ranks, batch_size, shards", [
-    (2, 2, 8, 2),  # as made: one shard a rank
-    (2, 1, 8, 2),  # one rank holds both
-    (4, 2, 8, 4),  # two a rank
-    (1, 2, 8, 2),  # one shard cannot be shared: split afresh, one a rank
-    (3, 2, 9, 2),  # unequal shares: split afresh
-    (2, 1, 9, 1),  # a batch size (--resume-from) that the shards cannot split: split afresh
-])
+@pytest.mark.parametrize(
+    "saved, ranks, batch_size, shards",
+    [
+        (2, 2, 8, 2),  # as made: one shard a rank
+        (2, 1, 8, 2),  # one rank holds both
+        (4, 2, 8, 4),  # two a rank
+        (1, 2, 8, 2),  # one shard cannot be shared: split afresh, one a rank
+        (3, 2, 9, 2),  # unequal shares: split afresh
+        (2, 1, 9, 1),  # a batch size (--resume-from) that the shards cannot split: split afresh
+    ],
+)
 def test_a_resumed_run_keeps_its_batch_shards_where_every_rank_holds_an_equal_number(saved, ranks, batch_size, shards):
     assert batch_shard_count(saved, batch_size, World(0, ranks, torch.device("cpu"))) == shards
 

@@ -10,8 +10,8 @@ import av
 import numpy as np
 import pytest
 import soundfile
-
 from media import gradient_frames, write_video
+
 from vjgan.errors import AudioError, RenderError
 from vjgan.render.video import WriterOptions, open_writer
 from vjgan.sizes import parse_frame_size_wh
@@ -145,7 +145,13 @@ def test_failed_render_leaves_no_file_behind(tmp_path):
 
 @pytest.mark.parametrize(
     "text, reason",
-    [("1920", "not WIDTHxHEIGHT"), ("wide", "not WIDTHxHEIGHT"), ("1921x1080", "even"), ("9000x5000", "larger"), ("8x8", "at least")],
+    [
+        ("1920", "not WIDTHxHEIGHT"),
+        ("wide", "not WIDTHxHEIGHT"),
+        ("1921x1080", "even"),
+        ("9000x5000", "larger"),
+        ("8x8", "at least"),
+    ],
 )
 def test_bad_sizes_are_refused_with_the_reason(text, reason):
     with pytest.raises(RenderError, match=reason):

@@ -7,10 +7,10 @@ import signal
 import av
 import numpy as np
 import pytest
-
 from media import gradient_frames
 from render_media import vjgan
 from test_video import decode_audio, stream_seconds, write_clip, write_tone
+
 from vjgan.errors import RenderError
 from vjgan.render import video
 

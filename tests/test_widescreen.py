@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import write_frame_store
 from media import write_video
 from render_media import compose, decode_clip, vjgan
+
 from vjgan.cli import main
 from vjgan.footage.geometry import plan_frame
 from vjgan.footage.store import FrameStore
@@ -41,9 +41,34 @@ def wide(tmp_path_factory) -> Path:
     write_video(root / "footage" / "wide" / "1-landscape.mp4", landscape, options={"crf": "0"})
     write_video(root / "footage" / "wide" / "2-portrait.mp4", portrait, options={"crf": "0"})
     assert main(["ingest", str(root / "footage"), "--out", str(root / "data"), "--size", "48", "--aspect", "16:9"]) == 0
-    train = ["train", str(root / "data" / "wide"), "--run", str(root / "run"), "--preset", "modern", "--width", "4",
-             "--z-dim", "8", "--batch-size", "8", "--images", "64", "--snapshot-every", "32", "--checkpoint-every", "64",
-             "--log-every", "4", "--noise-bank", "9", "--device", "cpu", "--precision", "fp32"]  # fmt: skip
+    train = [
+        "train",
+        str(root / "data" / "wide"),
+        "--run",
+        str(root / "run"),
+        "--preset",
+        "modern",
+        "--width",
+        "4",
+        "--z-dim",
+        "8",
+        "--batch-size",
+        "8",
+        "--images",
+        "64",
+        "--snapshot-every",
+        "32",
+        "--checkpoint-every",
+        "64",
+        "--log-every",
+        "4",
+        "--noise-bank",
+        "9",
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+    ]
     assert main(train) == 0  # no --size: the model takes the store's
     return root
 
@@ -145,12 +170,16 @@ def assert_filled(path: Path, frame_size_wh: tuple[int, int]) -> None:
 
 def test_single_loop_fills_a_16_9_frame(wide, tmp_path, capsys):
     out = tmp_path / "loop.mp4"
-    code, _ = vjgan(capsys, "render", "loop", wide / "run", "--size", "320x180", "--layout", "single", "--seconds", "0.5", "--out", out)
+    code, _ = vjgan(
+        capsys, "render", "loop", wide / "run", "--size", "320x180", "--layout", "single", "--seconds", "0.5", "--out", out
+    )
     assert code == 0
     assert_filled(out, (320, 180))
 
 
-@pytest.mark.parametrize("layout", [["--layout", "grid", "--rows", "3", "--cols", "3"], ["--layout", "wall"]], ids=["grid", "wall"])
+@pytest.mark.parametrize(
+    "layout", [["--layout", "grid", "--rows", "3", "--cols", "3"], ["--layout", "wall"]], ids=["grid", "wall"]
+)
 def test_progress_grid_and_wall_of_non_square_samples_fill_a_16_9_frame(wide, tmp_path, capsys, layout):
     out = tmp_path / "progress.mp4"
     assert vjgan(capsys, "render", "progress", wide / "run", "--size", "320x180", *layout, "--out", out)[0] == 0

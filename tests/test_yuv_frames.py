@@ -8,8 +8,8 @@ import av
 import numpy as np
 import pytest
 import torch
-
 from render_media import decode_clip
+
 from vjgan.render.clips import clip_latents, latent_composition, open_renderer
 from vjgan.render.latent import loop_path
 from vjgan.render.layout import from_uint8_hwc, to_uint8_hwc, to_yuv420p
@@ -35,8 +35,9 @@ def swscale(rgb: np.ndarray, pix_fmt: str) -> np.ndarray:
     """What the writer's `Scaler` does to an (H, W, 3) frame at the clip's size, as PyAV's ndarray of `pix_fmt`."""
     height, width = rgb.shape[:2]
     frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-    converted = frame.reformat(width, height, pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG",
-                               interpolation="BICUBIC", threads=1)
+    converted = frame.reformat(
+        width, height, pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG", interpolation="BICUBIC", threads=1
+    )
     return converted.to_ndarray()
 
 
@@ -115,9 +116,14 @@ def test_clip_written_from_planes_decodes_like_the_same_frames_written_as_rgb(tm
 
 @pytest.mark.parametrize(
     "name, options, takes",
-    [("clip.mp4", {}, True), ("small-canvas.mp4", {"source_size_wh": (32, 20)}, False),
-     ("clip.mov", {"codec": "prores"}, False), ("clip.gif", {}, False), ("frames", {"fmt": "png"}, False),
-     ("clip-hap.mov", {"codec": "hap"}, False)],
+    [
+        ("clip.mp4", {}, True),
+        ("small-canvas.mp4", {"source_size_wh": (32, 20)}, False),
+        ("clip.mov", {"codec": "prores"}, False),
+        ("clip.gif", {}, False),
+        ("frames", {"fmt": "png"}, False),
+        ("clip-hap.mov", {"codec": "hap"}, False),
+    ],
     ids=["h264", "h264-small-canvas", "prores", "gif", "png", "hap"],
 )
 def test_only_h264_at_the_clips_size_takes_planes(tmp_path, name, options, takes):

@@ -113,18 +113,37 @@ PROFILES = {
     "cpu": DemoProfile(),
     # The original workflow's full model, at the trainer's target speed on one H100 (not measured yet).
     "gpu": DemoProfile(
-        train_preset="seed96", size_px=96, model_width=None, batch_size=None, lr=None, augment=None,
-        snapshot_every_images=20_000, checkpoint_every_images=500_000, log_every_steps=200, images_per_second=20_000.0,
-        train_threads=None, render=RenderConfig(frame_size_wh=(1920, 1080)),
-    ),  # fmt: skip
+        train_preset="seed96",
+        size_px=96,
+        model_width=None,
+        batch_size=None,
+        lr=None,
+        augment=None,
+        snapshot_every_images=20_000,
+        checkpoint_every_images=500_000,
+        log_every_steps=200,
+        images_per_second=20_000.0,
+        train_threads=None,
+        render=RenderConfig(frame_size_wh=(1920, 1080)),
+    ),
     # Checks an installation end to end in well under a minute; the pictures are not the point.
     "smoke": DemoProfile(
         synth=SynthConfig(seconds=0.5, frame_size_wh=(128, 72), clips_per_genre=1),
-        size_px=32, model_width=8, batch_size=16, lr=1e-3, snapshot_every_images=64,
-        log_every_steps=4, images_per_second=1000.0, render=RenderConfig(frame_size_wh=(192, 108)),
-        progress_seconds=1.0, loop_seconds=1.0, music_seconds=2.0, eval_points=2, eval_store_frames=32,
+        size_px=32,
+        model_width=8,
+        batch_size=16,
+        lr=1e-3,
+        snapshot_every_images=64,
+        log_every_steps=4,
+        images_per_second=1000.0,
+        render=RenderConfig(frame_size_wh=(192, 108)),
+        progress_seconds=1.0,
+        loop_seconds=1.0,
+        music_seconds=2.0,
+        eval_points=2,
+        eval_store_frames=32,
         minutes_total=0.15,
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -317,7 +336,9 @@ def train_genre(paths: DemoPaths, profile: DemoProfile, genre: str, minutes: flo
     threads = profile.train_threads if on_cpu and profile.train_threads is not None else torch.get_num_threads()
     with torch_threads(threads):
         result = train(config, run_dir)
-    write_atomic(run_dir / TRAINED_STAMP, json.dumps({"minutes": minutes, "images_seen": result.images_seen}), "the demo's training stamp")
+    write_atomic(
+        run_dir / TRAINED_STAMP, json.dumps({"minutes": minutes, "images_seen": result.images_seen}), "the demo's training stamp"
+    )
     console.print(f"{run_dir}: trained on {result.images_seen:,} images", markup=False)
 
 
@@ -441,10 +462,14 @@ def write_curves(paths: DemoPaths, genres: tuple[str, ...], evaluations: dict[st
         charts = [
             line_chart_png(Path(folder) / "loss.png", losses, "training losses per genre", "images seen", "loss"),
             line_chart_png(
-                Path(folder) / "swd.png", swd, "SWD of the snapshots vs the real frames", "images seen",
-                "SWD x 1e3 (lower is better)", log_y=True,
+                Path(folder) / "swd.png",
+                swd,
+                "SWD of the snapshots vs the real frames",
+                "images seen",
+                "SWD x 1e3 (lower is better)",
+                log_y=True,
             ),
-        ]  # fmt: skip
+        ]
         images = [Image.open(chart).convert("RGB") for chart in charts]
     stacked = Image.new("RGB", (max(image.width for image in images), sum(image.height for image in images)), "white")
     for index, image in enumerate(images):
@@ -461,7 +486,10 @@ def file_descriptions(profile: DemoProfile) -> list[tuple[str, str]]:
         ("README.txt", "this list"),
         ("contact_sheet.png", "rows: genres; columns: real frames, early/mid/late snapshots, frames of the loop"),
         ("curves.png", "training losses (top) and SWD against the real frames (bottom, lower is better)"),
-        ("music.wav", f"the track the audio clips dance to ({profile.music_seconds:g} s of drums and bass at {profile.music_bpm:g} bpm)"),
+        (
+            "music.wav",
+            f"the track the audio clips dance to ({profile.music_seconds:g} s of drums and bass at {profile.music_bpm:g} bpm)",
+        ),
         ("clips/*-progress.mp4", f"training-process video: the fixed noise bank as the model learnt ({size})"),
         ("clips/*-loop.mp4", f"seamless {profile.loop_seconds:g} s loop through the model's latent space ({size})"),
         ("clips/*-audio.mp4", f"audio-reactive clip with music.wav muxed in ({profile.music_seconds:g} s, {size})"),
@@ -493,7 +521,8 @@ def write_readme(paths: DemoPaths, profile: DemoProfile) -> None:
     files = sorted(
         path.relative_to(paths.root).as_posix()
         for path in paths.root.rglob("*")
-        if path.is_file() and not path.name.endswith(PARTIAL_SUFFIX)  # a killed writer's leftover, not a file of the demo
+        if path.is_file()
+        and not path.name.endswith(PARTIAL_SUFFIX)  # a killed writer's leftover, not a file of the demo
         and not any(part.startswith(".") for part in path.relative_to(paths.root).parts)
     )
     files = sorted(set(files) | {paths.readme.name}, key=lambda name: (name.count("/") > 0, name))
@@ -518,4 +547,3 @@ def next_commands(profile: DemoProfile) -> list[str]:
         "vjgan render audio runs/GENRE --audio MY_TRACK.mp3",
         "vjgan generate runs/GENRE --count 8    # eight loops and a contact sheet",
     ]
-

@@ -21,7 +21,7 @@ PRECISIONS = ("auto", "fp32", "bf16")  # "auto": bf16 where the hardware runs it
 
 
 def pick_device(name: str, local_rank: int = 0) -> "torch.device":
-    """"auto" -> this rank's CUDA device when there is one, else the CPU."""
+    """ "auto" -> this rank's CUDA device when there is one, else the CPU."""
     import torch
 
     if name == "auto":

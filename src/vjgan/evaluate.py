@@ -112,8 +112,7 @@ class SwdReference:
             fake_desc = _normalise(fake_desc, stats)
             # 1-D Wasserstein distance along each direction, averaged over directions and repeats
             distances = [
-                float(np.abs(r - _sorted_projections(fake_desc, d, count)).mean())
-                for r, d in zip(real_sorted, level_directions)
+                float(np.abs(r - _sorted_projections(fake_desc, d, count)).mean()) for r, d in zip(real_sorted, level_directions)
             ]
             per_level.append(float(np.mean(distances)) * 1e3)
         return SwdResult(self.levels_px, per_level, float(np.mean(per_level)))
@@ -212,7 +211,9 @@ def read_report_rows(run_dir: Path) -> list[dict]:
     return json.loads(RunDir(run_dir).eval_report_path.read_text())["snapshots"]
 
 
-def _write_report(run: RunDir, store_path: Path, levels_px: list[int], store_diversity: float, rows: list[SnapshotQuality]) -> EvalReport:
+def _write_report(
+    run: RunDir, store_path: Path, levels_px: list[int], store_diversity: float, rows: list[SnapshotQuality]
+) -> EvalReport:
     """eval.json (this module owns its format), swd.png and diversity.png, at the run's paths for them."""
     run_dir, json_path = run.path, run.eval_report_path
     report = {
@@ -226,7 +227,9 @@ def _write_report(run: RunDir, store_path: Path, levels_px: list[int], store_div
     swd_series = {"mean": (seen, [row.swd_x1e3 for row in rows])}
     for level, level_px in enumerate(levels_px):
         swd_series[f"{level_px} px"] = (seen, [row.swd_per_level_x1e3[level] for row in rows])
-    swd_png = line_chart_png(run.swd_chart_path, swd_series, f"SWD vs store ({run_dir.name})", "images seen", "SWD x 1e3 (lower is better)", log_y=True)
+    swd_png = line_chart_png(
+        run.swd_chart_path, swd_series, f"SWD vs store ({run_dir.name})", "images seen", "SWD x 1e3 (lower is better)", log_y=True
+    )
     diversity_png = line_chart_png(
         run.diversity_chart_path,
         {"generated": (seen, [row.diversity for row in rows]), "store frames": (seen, [store_diversity] * len(rows))},

@@ -46,7 +46,9 @@ def line_chart_png(
     draw.text((6, top - 24), y_label, fill="black", font=font, anchor="la")
     draw.rectangle(plot_box, outline="black")
     if not points:
-        draw.text(((plot_box[0] + plot_box[2]) / 2, (plot_box[1] + plot_box[3]) / 2), "no data", fill="gray", font=font, anchor="mm")
+        draw.text(
+            ((plot_box[0] + plot_box[2]) / 2, (plot_box[1] + plot_box[3]) / 2), "no data", fill="gray", font=font, anchor="mm"
+        )
     else:
         x_range = _padded_range(min(p[0] for p in points), max(p[0] for p in points))
         y_values = [math.log10(p[1]) if log_y else p[1] for p in points]

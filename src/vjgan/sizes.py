@@ -25,7 +25,7 @@ ASPECT_TEXT = re.compile(r"(\d+):(\d+)")  # "16:9" (width:height)
 
 
 def parse_size_hw(text: str) -> tuple[int, int | None]:
-    """"96" -> (96, None): a height, its width to follow an aspect; "176x96" (width x height) -> (96, 176)."""
+    """ "96" -> (96, None): a height, its width to follow an aspect; "176x96" (width x height) -> (96, 176)."""
     sides = size_sides(text)
     if sides is None or min(side for side in sides if side is not None) < 1:
         raise SizeError(f"size {text!r}: give the frame height in pixels (96) or width x height (176x96: 176 wide, 96 high)")
@@ -36,12 +36,12 @@ def parse_size_hw(text: str) -> tuple[int, int | None]:
 
 
 def parse_full_size_hw(text: str) -> tuple[int, int]:
-    """"96" -> (96, 96), "176x96" (width x height) -> (96, 176): a size whose one number means a square."""
+    """ "96" -> (96, 96), "176x96" (width x height) -> (96, 176): a size whose one number means a square."""
     return resolve_size_hw(parse_size_hw(text), None)
 
 
 def parse_frame_size_wh(text: str) -> tuple[int, int]:
-    """"1920x1080" -> (1920, 1080), refusing what no writer can produce."""
+    """ "1920x1080" -> (1920, 1080), refusing what no writer can produce."""
     sides = size_sides(text)
     if sides is None or sides[1] is None:
         raise SizeError(f"size {text!r}: not WIDTHxHEIGHT; write it like 1920x1080")
@@ -58,7 +58,7 @@ def size_sides(text: str) -> tuple[int, int | None] | None:
 
 
 def parse_aspect_wh(text: str) -> tuple[int, int]:
-    """"16:9" -> (16, 9), width to height."""
+    """ "16:9" -> (16, 9), width to height."""
     match = ASPECT_TEXT.fullmatch(text)
     if not match or min(int(match[1]), int(match[2])) < 1:
         raise SizeError(f"aspect {text!r}: give width:height in whole numbers, e.g. 16:9, 4:3 or 9:16 (portrait)")

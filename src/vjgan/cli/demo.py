@@ -16,14 +16,33 @@ def register(parser) -> None:
         "budget, render a training video, a seamless loop and an audio-reactive clip per genre, and index it all "
         "(contact sheet, curves, README.txt). Re-running reuses what is done and resumes what is not."
     )
-    parser.add_argument("--out", dest="out_dir", type=Path, metavar="DIR", help=f"folder for everything the demo makes (default {DEFAULTS.out_dir})")
-    parser.add_argument("--minutes", dest="minutes_total", type=float, metavar="M", help=f"training minutes, all genres together (default {PROFILES['cpu'].minutes_total:g}; "
-                        f"--smoke {PROFILES['smoke'].minutes_total:g})")
-    parser.add_argument("--device", choices=DEVICES, help=f"where to train and render; CUDA trains the full seed96 model (default {DEFAULTS.device})")
     parser.add_argument(
-        "--smoke", action="store_const", const="smoke", dest="profile",
+        "--out",
+        dest="out_dir",
+        type=Path,
+        metavar="DIR",
+        help=f"folder for everything the demo makes (default {DEFAULTS.out_dir})",
+    )
+    parser.add_argument(
+        "--minutes",
+        dest="minutes_total",
+        type=float,
+        metavar="M",
+        help=f"training minutes, all genres together (default {PROFILES['cpu'].minutes_total:g}; "
+        f"--smoke {PROFILES['smoke'].minutes_total:g})",
+    )
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        help=f"where to train and render; CUDA trains the full seed96 model (default {DEFAULTS.device})",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_const",
+        const="smoke",
+        dest="profile",
         help="tiny footage, model and clips: checks an installation end to end in well under a minute",
-    )  # fmt: skip
+    )
     parser.set_defaults(run=run)
 
 

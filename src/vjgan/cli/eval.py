@@ -17,13 +17,19 @@ def register(parser) -> None:
     )
     parser.add_argument("run_dir", type=Path, metavar="RUNS_DIR/NAME", help="run directory made by vjgan train")
     parser.add_argument("--every", dest="every_nth_snapshot", type=int, help="evaluate every N-th snapshot (the newest always)")
-    parser.add_argument("--samples", dest="store_frames", type=int, help="frames drawn from the frame store as the real reference")
+    parser.add_argument(
+        "--samples", dest="store_frames", type=int, help="frames drawn from the frame store as the real reference"
+    )
     stores = parser.add_mutually_exclusive_group()
-    stores.add_argument("--store", type=Path, metavar="DATA_DIR/GENRE", help="any frame store to compare with (default: the run's)")
     stores.add_argument(
-        "--data", type=Path, metavar="DATA_DIR/GENRE",
+        "--store", type=Path, metavar="DATA_DIR/GENRE", help="any frame store to compare with (default: the run's)"
+    )
+    stores.add_argument(
+        "--data",
+        type=Path,
+        metavar="DATA_DIR/GENRE",
         help="the run's own store at another path (it moved): checked by its manifest, not its path",
-    )  # fmt: skip
+    )
     parser.add_argument("--seed", type=int, help="seed of the store sample, patch positions and projections")
     parser.set_defaults(run=run)
 
@@ -38,9 +44,15 @@ def run(args) -> int:
     with make_progress() as progress:
         task = progress.add_task("evaluating snapshots", total=None)
         report = evaluate_run(
-            args.run_dir, config, store, on_snapshot=lambda done, total: progress.update(task, completed=done, total=total), data=args.data
+            args.run_dir,
+            config,
+            store,
+            on_snapshot=lambda done, total: progress.update(task, completed=done, total=total),
+            data=args.data,
         )
-    table = Table(title=f"{report.run_dir.name} vs {report.store}", caption=f"store frames' own diversity: {report.store_diversity:.4f}")
+    table = Table(
+        title=f"{report.run_dir.name} vs {report.store}", caption=f"store frames' own diversity: {report.store_diversity:.4f}"
+    )
     table.add_column("snapshot", justify="right")
     table.add_column("images seen", justify="right")
     table.add_column("SWD x1e3", justify="right")

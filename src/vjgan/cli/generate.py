@@ -18,7 +18,13 @@ def register(parser) -> None:
     parser.add_argument("run_dir", type=Path, metavar="RUN", help="run directory made by vjgan train")
     parser.add_argument("--count", type=int, metavar="N", help=f"loops to make (default {GenerateOptions.count})")
     parser.add_argument("--seconds", type=float, help=f"length of each loop (default {GenerateOptions.seconds:g})")
-    parser.add_argument("--at-once", dest="clips_at_once", type=int, metavar="K", help=f"loops rendered and encoded side by side (default {GenerateOptions.clips_at_once})")
+    parser.add_argument(
+        "--at-once",
+        dest="clips_at_once",
+        type=int,
+        metavar="K",
+        help=f"loops rendered and encoded side by side (default {GenerateOptions.clips_at_once})",
+    )
     parser.add_argument("--out", type=Path, metavar="FOLDER", help="folder for the loops (default RUN/clips/loops-FIRST-LAST/)")
     add_beat_options(parser)
     add_output_options(parser, latent=True)

@@ -8,8 +8,8 @@ from rich.progress import TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from vjgan.console import console, make_progress, printable
 from vjgan.cli.options import argument_type, from_flags
+from vjgan.console import console, make_progress, printable
 from vjgan.footage.geometry import CROP_MODES
 from vjgan.footage.ingest import FileOutcome, IngestConfig, IngestListener, IngestReport, Problem, Source, ingest
 from vjgan.sizes import format_size, parse_aspect_wh, parse_size_hw, resolve_size_hw
@@ -24,29 +24,38 @@ def register(parser) -> None:
     parser.add_argument("footage_dir", type=Path, metavar="FOOTAGE_DIR", help="folder of genre folders of videos")
     parser.add_argument("--out", type=Path, required=True, metavar="DATA_DIR", help="folder the genre stores go into")
     parser.add_argument(
-        "--size", type=argument_type(parse_size_hw), metavar="H|WxH",
+        "--size",
+        type=argument_type(parse_size_hw),
+        metavar="H|WxH",
         help="frame height in pixels (the width follows --aspect), or width x height, e.g. 176x96 "
         f"(default {format_size(IngestConfig.size_px)})",
-    )  # fmt: skip
-    parser.add_argument(
-        "--aspect", type=argument_type(parse_aspect_wh), metavar="W:H",
-        help="frame shape, e.g. 16:9, 4:3 or 9:16 (portrait); the width is rounded to a multiple of 16, "
-        "the model's size step: --size 96 --aspect 16:9 makes 176x96 frames (default 1:1)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--fps", type=frames_per_second, help=f"frames kept per second of footage; 0 keeps every source frame (default {IngestConfig.fps:g})"
     )
     parser.add_argument(
-        "--crop", choices=CROP_MODES,
+        "--aspect",
+        type=argument_type(parse_aspect_wh),
+        metavar="W:H",
+        help="frame shape, e.g. 16:9, 4:3 or 9:16 (portrait); the width is rounded to a multiple of 16, "
+        "the model's size step: --size 96 --aspect 16:9 makes 176x96 frames (default 1:1)",
+    )
+    parser.add_argument(
+        "--fps",
+        type=frames_per_second,
+        help=f"frames kept per second of footage; 0 keeps every source frame (default {IngestConfig.fps:g})",
+    )
+    parser.add_argument(
+        "--crop",
+        choices=CROP_MODES,
         help=f"center: scale to cover --size and keep the middle (the original workflow); "
         f"full: squash the whole frame (default {IngestConfig.crop})",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--dedup", type=float, metavar="THRESHOLD",
+        "--dedup",
+        type=float,
+        metavar="THRESHOLD",
         help="drop frames closer than THRESHOLD to the last kept frame of their video (RMS difference of 16x16 "
         "thumbnails, 0-1): 0.003 drops repeats and holds, 0.01 slow drifts too; reported as kept N of M "
         f"(default {IngestConfig.dedup:g}: keep every frame)",
-    )  # fmt: skip
+    )
     parser.add_argument("--genre", metavar="NAME", help="ingest FOOTAGE_DIR itself, a flat folder of videos, as genre NAME")
     parser.set_defaults(run=run)
 
@@ -91,8 +100,9 @@ class ProgressListener(IngestListener):
         if outcome.frames_decoded is not None:
             self.progress.console.print(
                 f"{printable(str(outcome.source.path))}: kept {outcome.frames:,} of {outcome.frames_decoded:,} frames",
-                markup=False, soft_wrap=True,
-            )  # fmt: skip
+                markup=False,
+                soft_wrap=True,
+            )
         self.progress.advance(self.task)
 
 
@@ -106,9 +116,15 @@ def summary_table(report: IngestReport, dedup: bool = False) -> Table:
     for g in report.genres:
         added = f"{g.frames_added:,} of {g.frames_decoded:,}" if dedup else f"{g.frames_added:,}"
         table.add_row(
-            Text(printable(g.genre)), str(g.files_added), str(g.files_skipped), str(g.files_failed), added,
-            f"{g.store_frames:,}", f"{g.seconds:.1f}", f"{g.frames_per_second:.0f}",
-        )  # fmt: skip
+            Text(printable(g.genre)),
+            str(g.files_added),
+            str(g.files_skipped),
+            str(g.files_failed),
+            added,
+            f"{g.store_frames:,}",
+            f"{g.seconds:.1f}",
+            f"{g.frames_per_second:.0f}",
+        )
     return table
 
 
@@ -121,15 +137,20 @@ def run(args) -> int:
         report = ingest(args.footage_dir, args.out, config, genre=args.genre, listener=ProgressListener(progress))
     for g in report.genres:
         if g.leftovers_removed:
-            console.print(f"{printable(str(g.store_path))}: removed {len(g.leftovers_removed)} unfinished file(s) of an interrupted run", markup=False)
+            console.print(
+                f"{printable(str(g.store_path))}: removed {len(g.leftovers_removed)} unfinished file(s) of an interrupted run",
+                markup=False,
+            )
     console.print(summary_table(report, dedup=config.dedup > 0))
     if report.stray_files:
         console.print(
             f"{printable(str(args.footage_dir))}: {len(report.stray_files)} video(s) outside any genre folder were not ingested "
             f"({', '.join(printable(p.name) for p in report.stray_files[:3])}{', ...' if len(report.stray_files) > 3 else ''}); "
             "move them into a genre folder, or ingest a flat folder with --genre NAME",
-            style="yellow", markup=False, soft_wrap=True,
-        )  # fmt: skip
+            style="yellow",
+            markup=False,
+            soft_wrap=True,
+        )
     if report.problems:
         console.print(f"{len(report.problems)} file(s) had problems (listed above)", style="yellow", markup=False)
     if report.nothing_ingested:

@@ -17,10 +17,18 @@ def register(parser) -> None:
     )
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder to write the genre folders into")
     parser.add_argument("--seconds", type=float, help=f"length of each clip (default {SynthConfig.seconds})")
-    parser.add_argument("--size", dest="frame_size_wh", type=parse_frame_size_wh, metavar="WxH", help="frame size in pixels (default {}x{})".format(*SynthConfig.frame_size_wh))
+    parser.add_argument(
+        "--size",
+        dest="frame_size_wh",
+        type=parse_frame_size_wh,
+        metavar="WxH",
+        help="frame size in pixels (default {}x{})".format(*SynthConfig.frame_size_wh),
+    )
     parser.add_argument("--fps", type=int, help=f"frames per second (default {SynthConfig.fps})")
     parser.add_argument("--seed", type=int, help=f"picks styles, palettes, motion and words (default {SynthConfig.seed})")
-    parser.add_argument("--clips", dest="clips_per_genre", type=int, help=f"clips per genre (default {SynthConfig.clips_per_genre})")
+    parser.add_argument(
+        "--clips", dest="clips_per_genre", type=int, help=f"clips per genre (default {SynthConfig.clips_per_genre})"
+    )
     parser.add_argument(
         "--genre", action="append", choices=GENRES, dest="genres", help="write only this genre (repeatable; default all)"
     )

@@ -20,7 +20,11 @@ def register(parser) -> None:
     )
     parser.add_argument("store", nargs="?", type=str, metavar="DATA_DIR/GENRE", help="frame store made by vjgan ingest")
     parser.add_argument(
-        "--run", "--run-dir", dest="run_dir", type=Path, metavar="RUNS_DIR/NAME",
+        "--run",
+        "--run-dir",
+        dest="run_dir",
+        type=Path,
+        metavar="RUNS_DIR/NAME",
         help="run directory (created, or resumed); under torchrun write --run-dir (torchrun reads --run as its --run-path)",
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None, help="base settings (default: seed96)")
@@ -28,7 +32,9 @@ def register(parser) -> None:
     schedule = parser.add_argument_group("schedule (in images seen)")
     total = schedule.add_mutually_exclusive_group()
     total.add_argument("--images", dest="images_total", type=int, help="images to train on in all (raise it to train further)")
-    total.add_argument("--epochs", type=int, help="the original's form: epochs x images per epoch (default: the snapshot cadence)")
+    total.add_argument(
+        "--epochs", type=int, help="the original's form: epochs x images per epoch (default: the snapshot cadence)"
+    )
     schedule.add_argument("--images-per-epoch", type=int, help="images per epoch (with --epochs; one snapshot each)")
     schedule.add_argument("--minutes", type=float, help="stop cleanly after this many minutes (resume later)")
     schedule.add_argument("--snapshot-every", dest="snapshot_every_images", type=int, help="images between fixed-noise snapshots")
@@ -36,7 +42,13 @@ def register(parser) -> None:
     schedule.add_argument("--log-every", dest="log_every_steps", type=int, help="steps between log records")
 
     model = parser.add_argument_group("model and optimisation")
-    model.add_argument("--size", dest="model_size_px", type=argument_type(parse_full_size_hw), metavar="N|WxH", help="frame size the model makes (default: the store's)")
+    model.add_argument(
+        "--size",
+        dest="model_size_px",
+        type=argument_type(parse_full_size_hw),
+        metavar="N|WxH",
+        help="frame size the model makes (default: the store's)",
+    )
     model.add_argument("--width", dest="model_width", type=int, help="G/D channels at full resolution")
     model.add_argument("--z-dim", dest="model_z_dim", type=int, help="latent vector length")
     model.add_argument("--batch-size", type=int, help="images per step, all ranks together")
@@ -45,11 +57,14 @@ def register(parser) -> None:
     model.add_argument("--augment", help='DiffAugment policy, e.g. "color,translation,cutout" ("" = none)')
     model.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="random left-right flips")
     model.add_argument(
-        "--balance", choices=BALANCES,
+        "--balance",
+        choices=BALANCES,
         help="frames: every stored frame equally likely (default); sources: every source video equally likely, "
         "then its frames, so one long clip does not drown the short ones",
-    )  # fmt: skip
-    model.add_argument("--ema-half-life", dest="ema_half_life_images", type=int, help="images for the EMA generator's memory to halve")
+    )
+    model.add_argument(
+        "--ema-half-life", dest="ema_half_life_images", type=int, help="images for the EMA generator's memory to halve"
+    )
     model.add_argument("--ema-rampup", type=float, help="early half-life as a fraction of images seen (0: off)")
     model.add_argument("--noise-bank", dest="noise_bank_size", type=int, help="latent vectors rendered per snapshot")
     model.add_argument("--seed", type=int, help="seed of every random choice")
@@ -59,14 +74,18 @@ def register(parser) -> None:
     hardware.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None)
     hardware.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile G and D")
     hardware.add_argument(
-        "--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+        "--cuda-graph",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="on CUDA, record the whole step once and replay it (much faster for small models; one process)",
-    )  # fmt: skip
+    )
 
     restart = parser.add_mutually_exclusive_group()
     restart.add_argument("--force", action="store_true", help="start an existing run over (e.g. with other settings)")
     restart.add_argument(
-        "--resume-from", type=Path, metavar="CHECKPOINT",
+        "--resume-from",
+        type=Path,
+        metavar="CHECKPOINT",
         help="continue from this checkpoint, dropping what came after it; training settings may change (e.g. after a NaN)",
     )
     parser.add_argument("--dry-run", action="store_true", help="one step on random frames, writing nothing")
@@ -109,7 +128,9 @@ def run(args) -> int:
         raise VjganError("train: give a frame store (DATA_DIR/<genre>) and --run RUNS_DIR/<name> (or --dry-run)")
     result = train(config, args.run_dir, force=args.force, resume_from=args.resume_from)
     if result.finished:
-        console.print(f"{result.run_dir}: trained on {result.images_seen:,} images; newest checkpoint {result.checkpoint}", markup=False)
+        console.print(
+            f"{result.run_dir}: trained on {result.images_seen:,} images; newest checkpoint {result.checkpoint}", markup=False
+        )
     else:
         console.print(
             f"{result.run_dir}: stopped at the time budget after {result.images_seen:,} of {config.images_total:,} images; "

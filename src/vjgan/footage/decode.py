@@ -196,7 +196,9 @@ class Video:
                 yield from self._drain()
                 codec.flush_buffers()
                 try:
-                    self._container.seek(last_pts + 1 + last_duration * (2 ** (seeks - 1) - 1), backward=False, stream=self._stream)
+                    self._container.seek(
+                        last_pts + 1 + last_duration * (2 ** (seeks - 1) - 1), backward=False, stream=self._stream
+                    )
                 except (av.FFmpegError, OSError):
                     break
             progress, ended_cleanly = False, False
@@ -270,8 +272,13 @@ class Video:
             self._plans[(frame.width, frame.height)] = plan
         width, height = plan.scale_wh
         scaled = self._reformatter.reformat(
-            frame, width=width, height=height, format="rgb24", interpolation=INTERPOLATION,
-            src_color_range=frame.color_range, dst_color_range="JPEG",
+            frame,
+            width=width,
+            height=height,
+            format="rgb24",
+            interpolation=INTERPOLATION,
+            src_color_range=frame.color_range,
+            dst_color_range="JPEG",
         ).to_ndarray()  # (height, width, 3) uint8 in the coded orientation
         fitted = fit(plan, scaled)  # (height, width, 3)
         fitted.flags.writeable = False

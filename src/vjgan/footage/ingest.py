@@ -223,7 +223,11 @@ def ingest_file(
 
 
 def add_shard(
-    writer: StoreWriter, source: Source, fingerprint: str, config: IngestConfig, listener: IngestListener,
+    writer: StoreWriter,
+    source: Source,
+    fingerprint: str,
+    config: IngestConfig,
+    listener: IngestListener,
     stop: StopSignals,
 ) -> tuple[ShardInfo, str | None]:
     """Decode `source` into a new shard: (its manifest entry, why it was cut short or damaged, or None).
@@ -250,10 +254,15 @@ def add_shard(
                     unreported = 0
             listener.frames_written(unreported)
             info = ShardInfo(
-                file=shard.path.name, source=source.name, fingerprint=fingerprint, frames=shard.frames,
-                source_fps=source_fps, source_size_wh=video.info.display_size_wh,
-                truncated=video.ending.truncated, frames_decoded=decoded if config.dedup else None,
-            )  # fmt: skip
+                file=shard.path.name,
+                source=source.name,
+                fingerprint=fingerprint,
+                frames=shard.frames,
+                source_fps=source_fps,
+                source_size_wh=video.info.display_size_wh,
+                truncated=video.ending.truncated,
+                frames_decoded=decoded if config.dedup else None,
+            )
             writer.commit(shard, info)
         except BaseException:
             shard.discard()
@@ -262,7 +271,7 @@ def add_shard(
 
 
 def source_fingerprint(path: Path) -> str:
-    """"sha256:…" of the file's size and its first, middle and last MiB.
+    """ "sha256:…" of the file's size and its first, middle and last MiB.
 
     Reading three MiB instead of the whole file keeps re-runs over terabytes of footage instant,
     and two different videos of the same size agreeing in all three places does not happen in practice
@@ -273,7 +282,9 @@ def source_fingerprint(path: Path) -> str:
         with open(path, "rb") as file:
             size_bytes = os.fstat(file.fileno()).st_size
             digest.update(size_bytes.to_bytes(8, "little"))
-            for offset in sorted({0, max(0, size_bytes // 2 - FINGERPRINT_CHUNK_BYTES // 2), max(0, size_bytes - FINGERPRINT_CHUNK_BYTES)}):
+            for offset in sorted(
+                {0, max(0, size_bytes // 2 - FINGERPRINT_CHUNK_BYTES // 2), max(0, size_bytes - FINGERPRINT_CHUNK_BYTES)}
+            ):
                 file.seek(offset)
                 digest.update(file.read(FINGERPRINT_CHUNK_BYTES))
     except OSError as error:

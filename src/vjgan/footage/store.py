@@ -102,9 +102,14 @@ class ShardInfo:
 
     def manifest_entry(self) -> dict:
         entry = {
-            "file": self.file, **name_fields("source", self.source), "fingerprint": self.fingerprint, "frames": self.frames,
-            "source_fps": self.source_fps, "source_size_wh": list(self.source_size_wh), "truncated": self.truncated,
-        }  # fmt: skip
+            "file": self.file,
+            **name_fields("source", self.source),
+            "fingerprint": self.fingerprint,
+            "frames": self.frames,
+            "source_fps": self.source_fps,
+            "source_size_wh": list(self.source_size_wh),
+            "truncated": self.truncated,
+        }
         if self.frames_decoded is not None:
             entry["frames_decoded"] = self.frames_decoded
         if self.times_file is not None:
@@ -120,11 +125,15 @@ class Manifest:
 
     def to_json(self) -> str:
         document = {
-            "format": FORMAT, "version": VERSION, **name_fields("genre", self.genre), "size_px": list(self.settings.size_px),
-            "fps": self.settings.fps, "crop": self.settings.crop,
+            "format": FORMAT,
+            "version": VERSION,
+            **name_fields("genre", self.genre),
+            "size_px": list(self.settings.size_px),
+            "fps": self.settings.fps,
+            "crop": self.settings.crop,
             **({"dedup": self.settings.dedup} if self.settings.dedup else {}),
             "shards": [shard.manifest_entry() for shard in self.shards],
-        }  # fmt: skip
+        }
         return json.dumps(document, indent=1, ensure_ascii=False)
 
 
@@ -141,9 +150,17 @@ def read_manifest(store_dir: Path) -> Manifest:
         shards, start = [], 0
         for entry in document["shards"]:
             shard = ShardInfo(
-                entry["file"], read_name(entry, "source"), entry["fingerprint"], int(entry["frames"]), float(entry["source_fps"]),
-                tuple(entry["source_size_wh"]), bool(entry["truncated"]), start, entry.get("frames_decoded"), entry.get("times"),
-            )  # fmt: skip
+                entry["file"],
+                read_name(entry, "source"),
+                entry["fingerprint"],
+                int(entry["frames"]),
+                float(entry["source_fps"]),
+                tuple(entry["source_size_wh"]),
+                bool(entry["truncated"]),
+                start,
+                entry.get("frames_decoded"),
+                entry.get("times"),
+            )
             shards.append(shard)
             start += shard.frames
         return Manifest(read_name(document, "genre"), settings, tuple(shards))
@@ -158,7 +175,9 @@ def missing_store(store_dir: Path) -> StoreError:
         return StoreError(f"{store_dir}: no such frame store; make one with `vjgan ingest FOOTAGE_DIR --out DATA_DIR`")
     genres = sorted(p.name for p in store_dir.iterdir() if (p / MANIFEST).is_file())
     if genres:
-        return StoreError(f"{store_dir}: holds the genre stores {', '.join(genres)}; give one of them, e.g. {store_dir / genres[0]}")
+        return StoreError(
+            f"{store_dir}: holds the genre stores {', '.join(genres)}; give one of them, e.g. {store_dir / genres[0]}"
+        )
     return StoreError(f"{store_dir}: not a frame store (no {MANIFEST}); make one with `vjgan ingest`")
 
 
@@ -194,7 +213,9 @@ class FrameStore:
             if actual_bytes != expected_bytes:
                 raise StoreError(f"{file}: shard is {actual_bytes} bytes, the manifest implies {expected_bytes}; it is damaged")
             if shard.times_file is not None and not (path / shard.times_file).is_file():
-                raise StoreError(f"{path / shard.times_file}: frame times listed in the manifest are missing; ingest into a new folder")
+                raise StoreError(
+                    f"{path / shard.times_file}: frame times listed in the manifest are missing; ingest into a new folder"
+                )
         if len(store) == 0:
             raise StoreError(f"{path}: the frame store is empty; ingest some footage into it first")
         return store
@@ -408,8 +429,13 @@ class StoreWriter:
         shard.commit()
         start = sum(s.frames for s in self.shards)
         times_file = shard.times_path.name if shard.times_path is not None else None
-        listed = [*self.shards, dataclasses.replace(info, file=shard.path.name, frames=shard.frames, start=start, times_file=times_file)]
-        write_atomic(self.path / MANIFEST, Manifest(self.genre, self.settings, tuple(listed)).to_json(), "the frame store manifest")
+        listed = [
+            *self.shards,
+            dataclasses.replace(info, file=shard.path.name, frames=shard.frames, start=start, times_file=times_file),
+        ]
+        write_atomic(
+            self.path / MANIFEST, Manifest(self.genre, self.settings, tuple(listed)).to_json(), "the frame store manifest"
+        )
         self.shards = listed
 
     def _remove_leftovers(self) -> list[str]:

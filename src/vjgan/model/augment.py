@@ -24,11 +24,13 @@ CUTOUT_FRACTION = 1 / 2  # cutout rectangle side, as a fraction of each image si
 
 
 def parse_policy(policy: str) -> tuple[str, ...]:
-    """"color,translation,cutout" -> ("color", "translation", "cutout"); "" -> () (no augmentation)."""
+    """ "color,translation,cutout" -> ("color", "translation", "cutout"); "" -> () (no augmentation)."""
     names = tuple(name.strip() for name in policy.split(",") if name.strip())
     unknown = [name for name in names if name not in POLICY_NAMES]
     if unknown:
-        raise VjganError(f"augment policy {policy!r}: unknown {', '.join(unknown)}; use a comma list of {', '.join(POLICY_NAMES)}")
+        raise VjganError(
+            f"augment policy {policy!r}: unknown {', '.join(unknown)}; use a comma list of {', '.join(POLICY_NAMES)}"
+        )
     return names
 
 

@@ -237,4 +237,3 @@ def _upsample(arch: str, c_in: int, c_out: int, bias: bool) -> nn.Module:
     if arch == "seed96":
         return nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)
     return nn.Sequential(NearestUpsample2x(), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias))
-

@@ -282,8 +282,7 @@ def _beats(onset: np.ndarray, sample_rate_hz: int, hop: int) -> tuple[float | No
     tempogram = _mean_tempogram(onset, sample_rate_hz, hop)
     with _numba_cache_lock():  # librosa.beat compiles (or loads cached) numba code on first use
         coarse_bpm = float(librosa.feature.tempo(tg=tempogram, sr=sample_rate_hz, hop_length=hop)[0])
-        _, beat_frames = librosa.beat.beat_track(onset_envelope=onset, sr=sample_rate_hz, hop_length=hop,
-                                                 bpm=coarse_bpm)
+        _, beat_frames = librosa.beat.beat_track(onset_envelope=onset, sr=sample_rate_hz, hop_length=hop, bpm=coarse_bpm)
     beat_times_seconds = np.asarray(beat_frames, np.float64) * hop / sample_rate_hz
     if len(beat_times_seconds) < 2 or coarse_bpm <= 0:
         return None, beat_times_seconds

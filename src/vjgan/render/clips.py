@@ -82,7 +82,9 @@ class BeatOptions:
     bpm: float  # tempo, beats per minute
     bars: int = 4  # loop length, bars
     beats_per_bar: int = 4  # beats in a bar
-    pulse: float = AudioMotion.beat_pulse  # how far each beat kicks the latent toward a new one (slerp t, 0 = none, 1 = all the way)
+    pulse: float = (
+        AudioMotion.beat_pulse
+    )  # how far each beat kicks the latent toward a new one (slerp t, 0 = none, 1 = all the way)
     effects: tuple[str, ...] = ()  # VJ effects fired on every beat (names in render.effects.EFFECTS)
     intensity: float = 0.5  # effect strength: a pulse on the beat, softer than `render audio`'s 1
 
@@ -126,7 +128,9 @@ class BeatOptions:
         """'4 bars at 128 bpm = 225 frames = 7.500 s', with the loop's own tempo and its drift when the
         bars are not a whole number of frames."""
         n_frames = self.n_frames(fps)
-        bars = f"{self.bars} bar{'s' if self.bars > 1 else ''}" + (f" of {self.beats_per_bar} beats" if self.beats_per_bar != 4 else "")
+        bars = f"{self.bars} bar{'s' if self.bars > 1 else ''}" + (
+            f" of {self.beats_per_bar} beats" if self.beats_per_bar != 4 else ""
+        )
         text = f"{bars} at {self.bpm:g} bpm = {n_frames} frames = {n_frames / fps:.3f} s"
         drift_frames = abs(n_frames - self.exact_frames(fps))  # per loop, against `bpm`
         if drift_frames > 1e-6:
@@ -180,7 +184,9 @@ class AudioOptions:
         effects.check_effects(self.effects, self.intensity)
 
 
-def render_progress(run_dir: Path, config: RenderConfig = RenderConfig(), options: ProgressOptions = ProgressOptions(), out: Path | None = None) -> Path:
+def render_progress(
+    run_dir: Path, config: RenderConfig = RenderConfig(), options: ProgressOptions = ProgressOptions(), out: Path | None = None
+) -> Path:
     """The training-process video: snapshot after snapshot of the fixed noise bank, one per frame by default."""
     run_dir = Path(run_dir)
     path = output_path(config, out, RunDir(run_dir).clips_path / "progress")
@@ -213,7 +219,9 @@ def snapshot_range(store: SnapshotStore, options: ProgressOptions, run_dir: Path
     return int(chosen[0]), int(chosen[-1]) + 1
 
 
-def snapshot_chunks(store: SnapshotStore, first: int, stop: int, n_samples: int, options: ProgressOptions, chunk_frames: int, device):
+def snapshot_chunks(
+    store: SnapshotStore, first: int, stop: int, n_samples: int, options: ProgressOptions, chunk_frames: int, device
+):
     """Per chunk, [(t, n_samples, 3, h, w)] held or crossfaded snapshots, reading only the rows it needs."""
     k = options.frames_per_snapshot
     n_frames = (stop - first) * k
@@ -251,7 +259,11 @@ def render_latent_clip(
 
 
 def render_loop(
-    run_dir: Path, config: RenderConfig = RenderConfig(), options: LoopOptions = LoopOptions(), checkpoint: Path | None = None, out: Path | None = None
+    run_dir: Path,
+    config: RenderConfig = RenderConfig(),
+    options: LoopOptions = LoopOptions(),
+    checkpoint: Path | None = None,
+    out: Path | None = None,
 ) -> Path:
     """A seamless loop of `options.seconds` (or of `options.beat`'s bars): its first frame follows its last
     as any frame follows the one before (with a beat, as a beat's frame follows the one before it)."""
@@ -261,7 +273,9 @@ def render_loop(
     return render_latent_clip(renderer, bank_size, loop, n_frames, ClipJob(path, effects=effects_of_seed(config.seed)), config)
 
 
-def loop_source(seconds: float, beat: BeatOptions | None, config: RenderConfig) -> tuple[int, PathOfSeed, Callable[[int], FrameHook | None]]:
+def loop_source(
+    seconds: float, beat: BeatOptions | None, config: RenderConfig
+) -> tuple[int, PathOfSeed, Callable[[int], FrameHook | None]]:
     """A loop's frame count, its path of a seed, and its effects hook for a clip seed: a plain loop of
     `seconds`, or whole bars of `beat` with a metronome's beats driving kicks and effects."""
     if beat is None:
@@ -274,7 +288,11 @@ def loop_source(seconds: float, beat: BeatOptions | None, config: RenderConfig) 
 
 
 def render_walk(
-    run_dir: Path, config: RenderConfig = RenderConfig(), options: WalkOptions = WalkOptions(), checkpoint: Path | None = None, out: Path | None = None
+    run_dir: Path,
+    config: RenderConfig = RenderConfig(),
+    options: WalkOptions = WalkOptions(),
+    checkpoint: Path | None = None,
+    out: Path | None = None,
 ) -> Path:
     """A walk through `options.keyframes` random latents, slerped with easing."""
     n_frames = config.n_frames(options.seconds)

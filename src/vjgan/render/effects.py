@@ -108,7 +108,9 @@ def glitch_slices(frames: torch.Tensor, strength: np.ndarray, state: EffectState
 def flash(frames: torch.Tensor, strength: np.ndarray, state: EffectState) -> torch.Tensor:
     """The frame pushed towards white: a strobe on the beat."""
     return on_active_frames(
-        frames, strength, lambda active, amount, _: torch.lerp(active, torch.ones_like(active), mix_weights(amount, FLASH_MAX_MIX, active))
+        frames,
+        strength,
+        lambda active, amount, _: torch.lerp(active, torch.ones_like(active), mix_weights(amount, FLASH_MAX_MIX, active)),
     )
 
 
@@ -227,7 +229,7 @@ def controls_for_frames(audio_controls, start: int, stop: int) -> dict[str, np.n
 
 
 def parse_effects(text: str) -> tuple[str, ...]:
-    """"glitch,flash" -> ("glitch", "flash"); "" -> no effects; "all" -> every effect."""
+    """ "glitch,flash" -> ("glitch", "flash"); "" -> no effects; "all" -> every effect."""
     if text.strip() == "all":
         return tuple(EFFECTS)
     names = tuple(name.strip() for name in text.split(",") if name.strip())

@@ -97,9 +97,7 @@ def loop_turn_degrees(z_dim: int, harmonics: int = LOOP_HARMONICS) -> float:
     return 360.0 * float(torch.sqrt(((amplitudes * frequencies) ** 2).sum()))
 
 
-def walk_path(
-    n_frames: int, z_dim: int, keyframes: int, seed: int, easing: str = "cubic", loop: bool = False
-) -> torch.Tensor:
+def walk_path(n_frames: int, z_dim: int, keyframes: int, seed: int, easing: str = "cubic", loop: bool = False) -> torch.Tensor:
     """A walk through `keyframes` random latents, eased slerp between each pair: (n_frames, z_dim).
 
     Every keyframe lies at radius sqrt(z_dim), so with linear easing each segment is crossed at
@@ -209,7 +207,12 @@ def beat_loop_controls(
         duration_seconds=n_frames / fps,
         tempo_bpm=n_beats * 60.0 * fps / n_frames,
         beat_times_seconds=beat_times_seconds,
-        rms=pulse, onset=pulse, beat=pulse, low=pulse, mid=pulse, high=pulse,
+        rms=pulse,
+        onset=pulse,
+        beat=pulse,
+        low=pulse,
+        mid=pulse,
+        high=pulse,
     )
 
 

@@ -82,10 +82,12 @@ class Layout:
             return dataclasses.replace(self, rows=max(1, round(self.cols / cells_per_row)))
         fewest, most, leaning = AUTO_GRID_SAMPLES
         most = max(1, min(most, n_samples))
-        shapes = [(rows, cols) for rows in range(1, most + 1) for cols in range(1, most + 1)
-                  if min(fewest, most) <= rows * cols <= most]
-        rows, cols = min(shapes, key=lambda rc: (round(abs(math.log(rc[1] / rc[0] / cells_per_row)), 6),
-                                                   abs(rc[0] * rc[1] - leaning)))
+        shapes = [
+            (rows, cols) for rows in range(1, most + 1) for cols in range(1, most + 1) if min(fewest, most) <= rows * cols <= most
+        ]
+        rows, cols = min(
+            shapes, key=lambda rc: (round(abs(math.log(rc[1] / rc[0] / cells_per_row)), 6), abs(rc[0] * rc[1] - leaning))
+        )
         return dataclasses.replace(self, rows=rows, cols=cols)
 
     def samples_needed(self) -> int:
@@ -335,8 +337,9 @@ def blend_schedule(n_snapshots: int, frames_per_snapshot: int, crossfade: bool, 
     return index_a, index_b, weight_b.astype(np.float32)
 
 
-def expand_snapshots(snapshots: torch.Tensor, frames_per_snapshot: int, crossfade: bool, start: int = 0,
-                     stop: int | None = None) -> torch.Tensor:
+def expand_snapshots(
+    snapshots: torch.Tensor, frames_per_snapshot: int, crossfade: bool, start: int = 0, stop: int | None = None
+) -> torch.Tensor:
     """(S, ...) snapshots -> frames [start, stop) (default all S * K) of their progress video, (t, ...), each
     held or crossfaded per `blend_schedule`. A chunked renderer passes the rows its frames need, with
     `start`/`stop` counted from the first of those rows' frames."""

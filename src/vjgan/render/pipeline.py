@@ -45,7 +45,9 @@ class RenderConfig:
     cols: int | None = None  # grid columns; None: likewise
     sample: int = 0  # the noise-bank sample `single` shows in `progress`
     filter: str = "bicubic"  # upscaling filter: nearest (crisp pixels), bilinear, bicubic or lanczos
-    codec: str | None = None  # a `video.CODECS` name (h264, prores, hap, ...); None = the format's own (h264 for mp4, prores for mov)
+    codec: str | None = (
+        None  # a `video.CODECS` name (h264, prores, hap, ...); None = the format's own (h264 for mp4, prores for mov)
+    )
     fmt: str | None = None  # "mp4", "mov", "gif" or "png"; None = the output name's, else mov for prores, else mp4
     seed: int = 0  # seed of the latent paths; each tile of a grid or wall derives its own from it
     # Latent spread (the truncation trick, as StyleGAN's psi, for latent clips): 1 = the training
@@ -237,8 +239,13 @@ def write_clips(
                 video.open_writer(
                     job.path,
                     video.WriterOptions(
-                        config.fps, config.frame_size_wh, config.codec, config.fmt, job.audio_path,
-                        source_size_wh=composition.canvas_size_wh, scale_filter=config.filter,
+                        config.fps,
+                        config.frame_size_wh,
+                        config.codec,
+                        config.fmt,
+                        job.audio_path,
+                        source_size_wh=composition.canvas_size_wh,
+                        scale_filter=config.filter,
                         encoder_threads=0 if len(jobs) == 1 else max(1, available_cores() // len(jobs)),
                         announce_padding=index == 0,
                     ),
@@ -267,14 +274,18 @@ def write_clips(
     return first_frames
 
 
-def compose_frames(samples: torch.Tensor, job: ClipJob, composition: Composition, config: RenderConfig, start: int) -> torch.Tensor:
+def compose_frames(
+    samples: torch.Tensor, job: ClipJob, composition: Composition, config: RenderConfig, start: int
+) -> torch.Tensor:
     """One clip's chunk of samples (t, n, 3, h, w), frames `start`.. of the clip, laid out on the canvas with the
     clip's effects: (t, 3, H, W)."""
     frames = compose_batch(samples, composition.layout, composition.canvas_size_wh, config.filter)  # (t, 3, H, W)
     return job.effects(frames, start) if job.effects is not None else frames
 
 
-def first_canvas(renderer: LatentRenderer, latents: torch.Tensor, job: ClipJob, composition: Composition, config: RenderConfig) -> np.ndarray:
+def first_canvas(
+    renderer: LatentRenderer, latents: torch.Tensor, job: ClipJob, composition: Composition, config: RenderConfig
+) -> np.ndarray:
     """The first canvas of the latent clip of `latents` (n_tiles, T, z_dim), as `write_clips` returns it, without
     rendering the rest: (H, W, 3) uint8, for the contact sheet of clips made by an earlier run."""
     samples = next(renderer.chunks([latents[:, :1]], 1))[0]  # (1, n_tiles, 3, h, w)

@@ -64,7 +64,11 @@ def write_checkpoint(run_dir: Path, tensors: dict[str, torch.Tensor], metadata: 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"images-{metadata['counters']['images_seen']:012d}{SUFFIX}"
     cpu_tensors = {name: tensor.detach().to("cpu").contiguous() for name, tensor in tensors.items()}
-    header = {"format": CHECKPOINT_FORMAT, "version": str(CHECKPOINT_VERSION), DIGEST_KEY: json.dumps(tensors_digest(cpu_tensors))}
+    header = {
+        "format": CHECKPOINT_FORMAT,
+        "version": str(CHECKPOINT_VERSION),
+        DIGEST_KEY: json.dumps(tensors_digest(cpu_tensors)),
+    }
     snapshots = indexed_images_seen(run_dir)
     if snapshots is not None:
         header[SNAPSHOTS_KEY] = json.dumps(snapshots)
@@ -207,7 +211,7 @@ def module_tensors(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tens
 def load_module(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str, path: Path) -> None:
     """Load the `prefix.`-named tensors into `module`; a mismatch means the checkpoint is of another model."""
     start = prefix + "."
-    state = {name[len(start):]: tensor for name, tensor in tensors.items() if name.startswith(start)}
+    state = {name[len(start) :]: tensor for name, tensor in tensors.items() if name.startswith(start)}
     try:
         module.load_state_dict(state)
     except RuntimeError as error:
@@ -238,7 +242,7 @@ def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Te
     start = prefix + "."
     for name, tensor in tensors.items():
         if name.startswith(start):
-            index, key = name[len(start):].split(".", 1)
+            index, key = name[len(start) :].split(".", 1)
             state.setdefault(int(index), {})[key] = tensor
     optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
     # Saved tensors are contiguous; give moment buffers their parameter's memory format (channels_last)
@@ -272,4 +276,3 @@ def load_generator(
     generator = Generator(config.model).to(device)
     load_module(generator, tensors, "G_ema", checkpoint)
     return generator.eval().requires_grad_(False), config
-

@@ -234,7 +234,9 @@ def read_config_toml(path: Path) -> TrainConfig:
 def store_identity(store: Path) -> dict:
     """What recognises a frame store wherever it lies: its genre, settings and sources' fingerprints."""
     manifest = read_manifest(Path(store))
-    settings = {name: list(value) if isinstance(value, tuple) else value for name, value in dataclasses.asdict(manifest.settings).items()}
+    settings = {
+        name: list(value) if isinstance(value, tuple) else value for name, value in dataclasses.asdict(manifest.settings).items()
+    }
     return {
         "path": str(Path(store).resolve()),
         "genre": manifest.genre,

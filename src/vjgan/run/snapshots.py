@@ -65,7 +65,11 @@ class SnapshotStore:
 
     @classmethod
     def open_for_writing(
-        cls, run_dir: Path, bank_size: int, size_px: tuple[int, int], images_seen: int | None = None,
+        cls,
+        run_dir: Path,
+        bank_size: int,
+        size_px: tuple[int, int],
+        images_seen: int | None = None,
         recorded_images_seen: list[int] | None = None,
     ) -> "SnapshotStore":
         """The run's store, created empty if it does not exist; refuses one of another bank or size.
@@ -102,11 +106,18 @@ class SnapshotStore:
         if images_seen < 0 or not frames_path.exists():  # a new run, or nothing to index: start empty
             return cls(folder, bank_size, tuple(size_px), [])
         if recorded is not None:
-            console.print(f"{problem}; snapshot index rebuilt from the checkpoint ({len(recorded)} snapshots)", markup=False, soft_wrap=True)
+            console.print(
+                f"{problem}; snapshot index rebuilt from the checkpoint ({len(recorded)} snapshots)", markup=False, soft_wrap=True
+            )
             return cls(folder, bank_size, tuple(size_px), list(recorded))
         aside = frames_path.with_name(FRAMES_FILE + ".damaged")
         os.replace(frames_path, aside)
-        console.print(f"{problem}; the checkpoint records no snapshots to rebuild it from: frames kept aside as {aside}, snapshots start again", markup=False, soft_wrap=True)
+        console.print(
+            f"{problem}; the checkpoint records no snapshots to rebuild it from: "
+            f"frames kept aside as {aside}, snapshots start again",
+            markup=False,
+            soft_wrap=True,
+        )
         return cls(folder, bank_size, tuple(size_px), [])
 
     def _cut_to_whole_rows(self) -> None:
@@ -116,8 +127,9 @@ class SnapshotStore:
         if whole_rows < len(self):
             console.print(
                 f"{path}: holds {whole_rows} whole snapshots, its index {len(self)}; the index is cut to {whole_rows}",
-                markup=False, soft_wrap=True,
-            )  # fmt: skip
+                markup=False,
+                soft_wrap=True,
+            )
             self.images_seen = self.images_seen[:whole_rows]
 
     def __len__(self) -> int:

@@ -55,8 +55,15 @@ class TrainConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        positive = ("batch_size", "ema_half_life_images", "images_total", "snapshot_every_images",
-                    "checkpoint_every_images", "log_every_steps", "noise_bank_size")
+        positive = (
+            "batch_size",
+            "ema_half_life_images",
+            "images_total",
+            "snapshot_every_images",
+            "checkpoint_every_images",
+            "log_every_steps",
+            "noise_bank_size",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise VjganError(f"train setting {name}={getattr(self, name)}: must be at least 1")

@@ -13,8 +13,9 @@ torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; gloo carries the traffic on CPU, 
 """
 
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable, TypeVar
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist

@@ -78,8 +78,9 @@ def train(config: TrainConfig, run_dir: Path, *, force: bool = False, resume_fro
         stop_world(world)
 
 
-def _train(config: TrainConfig, run: RunDir, world: World, force: bool, resume_from: Path | None,
-           session_start: float) -> TrainResult:
+def _train(
+    config: TrainConfig, run: RunDir, world: World, force: bool, resume_from: Path | None, session_start: float
+) -> TrainResult:
     if config.batch_size % world.size:
         raise RunError(f"{run.path}: batch size {config.batch_size} does not split over {world.size} ranks")
     real = load_frames(config, world.device)  # the store on the device

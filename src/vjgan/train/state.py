@@ -80,8 +80,13 @@ def build_networks(config: TrainConfig, world: World) -> Networks:
     for module in (G, D):
         broadcast_module(module, world)
     on_cuda = world.device.type == "cuda"  # fused Adam; capturable where a CUDA graph records its step
-    adam = dict(lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, fused=on_cuda,
-                capturable=on_cuda and config.cuda_graph)
+    adam = dict(
+        lr=config.lr,
+        betas=config.betas,
+        weight_decay=config.weight_decay,
+        fused=on_cuda,
+        capturable=on_cuda and config.cuda_graph,
+    )
     opt_g = torch.optim.Adam(G.parameters(), **adam)
     opt_d = torch.optim.Adam(D.parameters(), **adam)
     G_forward, D_forward = (torch.compile(G), torch.compile(D)) if config.compile else (G, D)
@@ -134,8 +139,12 @@ def use_shard_buffers(nets: Networks, position: int) -> None:
 
 def buffer_slots(nets: Networks) -> list[tuple[torch.nn.Module, str]]:
     """(module, buffer name) of every buffer of G, then of D, in the order of `.buffers()`."""
-    return [(module, name) for network in (nets.G, nets.D) for module in network.modules()
-            for name, _ in module.named_buffers(recurse=False)]
+    return [
+        (module, name)
+        for network in (nets.G, nets.D)
+        for module in network.modules()
+        for name, _ in module.named_buffers(recurse=False)
+    ]
 
 
 def copy_tensors(targets, sources) -> None:
@@ -242,8 +251,11 @@ def restore_checkpoint(path: Path, config: TrainConfig, state: TrainingState, wo
         if world.is_main:
             made_on = f"{saved_shards} rank" + "s" * (saved_shards > 1)
             split = f"split {shard_count} ways" if shard_count > 1 else "one shard"
-            console.print(f"{path.name}: a run made on {made_on} continues on {world.size}: each batch is {split} "
-                          "from here, with fresh random streams", soft_wrap=True)
+            console.print(
+                f"{path.name}: a run made on {made_on} continues on {world.size}: each batch is {split} "
+                "from here, with fresh random streams",
+                soft_wrap=True,
+            )
     elif not load_stream_states(dict(zip(shards, streams)), tensors) and world.is_main:
         console.print(f"{path.name}: random streams saved on another kind of device; they restart from the seed")
     loaded = [*nets.G.buffers(), *nets.D.buffers()]  # every shard starts from the checkpoint's, as every rank would

@@ -90,8 +90,10 @@ class TrainStep:
                 self.graph_losses = self._eager_step()
         except RuntimeError as error:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise RunError(f"CUDA graph capture of the training step failed ({first_line}); "
-                           "train without --cuda-graph (the last checkpoint is intact)") from error
+            raise RunError(
+                f"CUDA graph capture of the training step failed ({first_line}); "
+                "train without --cuda-graph (the last checkpoint is intact)"
+            ) from error
         self.graph = graph
 
 
@@ -104,8 +106,9 @@ def step_on_random_frames(config: TrainConfig, n_frames: int) -> TrainStep:
     return TrainStep(new_state(config, world), RealFrames(frames.to(world.device)), config, world)
 
 
-def train_step(state: TrainingState, real: RealFrames, config: TrainConfig, world: World, amp_dtype,
-               ema_decay: torch.Tensor) -> torch.Tensor:
+def train_step(
+    state: TrainingState, real: RealFrames, config: TrainConfig, world: World, amp_dtype, ema_decay: torch.Tensor
+) -> torch.Tensor:
     """One optimisation step; returns this rank's (D loss, G loss) as a (2,) tensor left on the device.
 
     Each batch shard this rank holds (`state.streams`, one dict of random streams per shard) is sampled,
@@ -117,15 +120,18 @@ def train_step(state: TrainingState, real: RealFrames, config: TrainConfig, worl
     nets, streams = state.nets, state.streams
     shard_batch = config.batch_size // world.size // len(streams)
     # no autocast weight cache: a CUDA graph must not record casts of a cache it does not own
-    autocast = torch.autocast(world.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None,
-                              cache_enabled=False)
+    autocast = torch.autocast(
+        world.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None, cache_enabled=False
+    )
 
     # D step: real frames should score high, G's frames (detached: D's step must not move G) low
     nets.opt_d.zero_grad(set_to_none=True)
     fakes, d_losses = [], []
     for position, shard in enumerate(streams):
         # sample
-        real_images = sample_real(real.frames, shard_batch, config.flip, shard["batch"], real.source_spans)  # (b, 3, H, W) in [-1, 1]
+        real_images = sample_real(
+            real.frames, shard_batch, config.flip, shard["batch"], real.source_spans
+        )  # (b, 3, H, W) in [-1, 1]
         z = sample_latents(shard_batch, config.model.z_dim, config.model.latent, shard["latent"])  # (b, z_dim)
         use_shard_buffers(nets, position)
         with autocast:

@@ -10,6 +10,7 @@ import numpy as np
 
 from vjgan.footage.synth.light import Clip, dark_backdrop, palette_colours, thin_line, tint, wrap
 
+
 def polar_coords(clip: Clip) -> tuple[np.ndarray, np.ndarray]:
     """Radius and angle of every pixel about the frame centre, (H, W) float32 each."""
     xs, ys = clip.centred_coords()

@@ -46,7 +46,7 @@ def scaled(mask: np.ndarray, scale_wh: tuple[float, float]) -> np.ndarray:
 
 
 def add_centred(light: np.ndarray, mask: np.ndarray, colour: np.ndarray, centre_xy: tuple[float, float]) -> None:
-    """Add `mask` (h, w) tinted `colour` (3,) into planes `light` (3, H, W), centred at pixel `centre_xy`, clipped to the frame."""
+    """Add `mask` (h, w) tinted `colour` (3,) into planes `light` (3, H, W), centred at `centre_xy`, clipped to the frame."""
     height, width = light.shape[1:]
     top, left = round(centre_xy[1] - mask.shape[0] / 2), round(centre_xy[0] - mask.shape[1] / 2)
     y0, x0 = max(top, 0), max(left, 0)

@@ -33,13 +33,22 @@ class VideoCodec:
 CODECS = {
     "h264": VideoCodec("libx264", "yuv420p", ("mp4", "mov"), {"preset": "superfast", "crf": "18"}, "plays everywhere"),
     "prores": VideoCodec("prores_ks", "yuv422p10le", ("mov",), {"profile": "3", "vendor": "apl0"}, "ProRes 422 HQ"),
-    "hap": VideoCodec("hap", "rgba", ("mov",), {"format": "hap"}, "GPU-decoded, for Resolume, VDMX, TouchDesigner",
-                      piped=True, block_px=4),
-    "hap_q": VideoCodec("hap", "rgba", ("mov",), {"format": "hap_q"}, "HAP at higher quality, ~1.6x the size",
-                        piped=True, block_px=4),
-    "hap_alpha": VideoCodec("hap", "rgba", ("mov",), {"format": "hap_alpha"},
-                            "HAP with alpha = max(R,G,B): black turns transparent, for layering",
-                            piped=True, block_px=4, alpha=True),
+    "hap": VideoCodec(
+        "hap", "rgba", ("mov",), {"format": "hap"}, "GPU-decoded, for Resolume, VDMX, TouchDesigner", piped=True, block_px=4
+    ),
+    "hap_q": VideoCodec(
+        "hap", "rgba", ("mov",), {"format": "hap_q"}, "HAP at higher quality, ~1.6x the size", piped=True, block_px=4
+    ),
+    "hap_alpha": VideoCodec(
+        "hap",
+        "rgba",
+        ("mov",),
+        {"format": "hap_alpha"},
+        "HAP with alpha = max(R,G,B): black turns transparent, for layering",
+        piped=True,
+        block_px=4,
+        alpha=True,
+    ),
     "dxv": VideoCodec("dxv", "rgba", ("mov",), {}, "Resolume DXV", piped=True, block_px=16),
 }
 
@@ -95,4 +104,3 @@ def frame_rate(fps, path: Path) -> Fraction:
     if not 0 < rate <= 1000:
         raise RenderError(f"{path}: frame rate {fps} must be more than 0 and at most 1000")
     return rate
-

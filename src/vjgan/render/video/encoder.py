@@ -50,4 +50,3 @@ def partial_path_for(path: Path) -> Path:
     except OSError as error:
         raise RenderError(f"{partial}: cannot replace a killed render's leftover ({error.strerror or error})") from None
     return partial
-

@@ -74,7 +74,11 @@ class FfmpegProcess:
         command += [*output_args, str(output)]
         try:
             self.process = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log, bufsize=0,
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=self.log,
+                bufsize=0,
                 pass_fds=audio_pipe[:1] if audio_pipe else (),
                 # Keep Python's ignored SIGXFSZ: a file-size limit then fails FFmpeg's write with EFBIG, which it
                 # logs and exits on as on a full disk's ENOSPC, instead of killing it with no word.

@@ -52,8 +52,16 @@ class PipeEncoder:
         if self.padded_size_wh != scaler.frame_size_wh and announce_padding:
             sizes = "{}x{} -> {}x{}".format(*scaler.frame_size_wh, *self.padded_size_wh)
             console.print(f"{codec}: padded {sizes} (multiples of {self.spec.block_px})", markup=False)
-        video_input = ["-f", "rawvideo", "-pix_fmt", "rgba" if self.spec.alpha else "rgb24",
-                       "-video_size", "{}x{}".format(*self.padded_size_wh), "-framerate", str(rate)]
+        video_input = [
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgba" if self.spec.alpha else "rgb24",
+            "-video_size",
+            "{}x{}".format(*self.padded_size_wh),
+            "-framerate",
+            str(rate),
+        ]
         encoder_options = itertools.chain(*(("-" + key, value) for key, value in self.spec.options.items()))
         output = ["-map", "0:v", "-c:v", self.spec.encoder, *encoder_options]
         inputs = [video_input]
