@@ -287,3 +287,35 @@ def test_the_lock_is_taken_before_the_manifest_is_read(tmp_path):
         for settings in (SETTINGS, StoreSettings((8, 8), 24.0, "center")):
             with pytest.raises(StoreError, match="another vjgan ingest is writing"):
                 StoreWriter(path, "g", settings)
+
+
+def test_two_processes_share_a_store_one_at_a_time_and_a_killed_writer_frees_it(tmp_path):
+    """The store lock (vjgan.locks over filelock) between real processes: refused with one line, freed by SIGKILL."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "g"
+    open_writer = (
+        "import sys, time\n"
+        "from vjgan.errors import StoreError\n"
+        "from vjgan.footage.store import StoreSettings, StoreWriter\n"
+        "try:\n"
+        "    writer = StoreWriter(sys.argv[1], 'g', StoreSettings((8, 8), 30.0, 'center'))\n"
+        "except StoreError as error:\n"
+        "    sys.exit(str(error))\n"
+        "print('writing', flush=True)\n"
+        "time.sleep(float(sys.argv[2]))\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", open_writer, str(path), "600"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "writing\n"
+        second = subprocess.run([sys.executable, "-c", open_writer, str(path), "0"], capture_output=True, text=True, timeout=60)
+        assert (second.returncode, second.stdout) == (1, "")
+        assert second.stderr == f"{path}: another vjgan ingest is writing to this store; wait for it to finish\n"
+        holder.kill()  # SIGKILL: the writer never closes; the system frees its lock
+        holder.wait()
+        third = subprocess.run([sys.executable, "-c", open_writer, str(path), "0"], capture_output=True, text=True, timeout=60)
+        assert (third.returncode, third.stdout, third.stderr) == (0, "writing\n", "")
+    finally:
+        holder.kill()
+        holder.wait()

@@ -105,3 +105,26 @@ def fsync_path(path: Path) -> None:
             raise error
     finally:
         os.close(descriptor)
+
+
+# What Windows refuses in a file or folder name (vjgan's names must work where VJs work): these
+# characters, control characters, a trailing dot or space, and device names, with any extension.
+_FORBIDDEN_CHARACTERS = re.compile(r'[<>:"/\\|?*\x00-\x1f]+')
+_DEVICE_NAMES = frozenset(
+    ["CON", "PRN", "AUX", "NUL"]
+    + [f"{port}{n}" for port in ("COM", "LPT") for n in [*"0123456789", "\u00b9", "\u00b2", "\u00b3"]]
+)
+PORTABLE_NAME_CHARS = 100  # well inside every system's 255, leaving room for vjgan's suffixes
+
+
+def portable_name(text: str, fallback: str = "unnamed") -> str:
+    """`text` as a file or folder name every system accepts (Windows, macOS, Linux); a legal name is kept.
+
+    Forbidden characters become `_`, trailing dots and spaces go, a device name (`CON`, `nul.txt`,
+    `COM1`) gets a `_` in front, and an empty result becomes `fallback`. Names that differ only in
+    case still collide on Windows and macOS: compare `portable_name(a).casefold()` to find them.
+    """
+    name = _FORBIDDEN_CHARACTERS.sub("_", text)[:PORTABLE_NAME_CHARS].rstrip(". ")
+    if name.split(".", 1)[0].rstrip(" ").upper() in _DEVICE_NAMES:
+        name = "_" + name
+    return name or fallback

@@ -18,6 +18,7 @@ import av
 
 from vjgan.console import printable
 from vjgan.errors import FootageError, VjganError
+from vjgan.files import portable_name
 from vjgan.footage.decode import check_source, open_video, unreadable
 from vjgan.footage.dedup import NearDuplicateFilter
 from vjgan.footage.geometry import CROP_MODES, size_hw
@@ -163,7 +164,8 @@ def ingest(
     with ExitStack() as stack:
         stop = stack.enter_context(StopSignals())  # Ctrl-C stops between frames, never inside the decoder
         settings = config.settings
-        writers = {name: stack.enter_context(StoreWriter(Path(data_dir) / name, name, settings)) for name in by_genre}
+        folders = store_folders(Path(footage_dir), list(by_genre))
+        writers = {name: stack.enter_context(StoreWriter(Path(data_dir) / folders[name], name, settings)) for name in by_genre}
         listener.started(sources)
         for name, genre_sources in by_genre.items():
             genre_report = GenreReport(name, writers[name].path, leftovers_removed=writers[name].removed_leftovers)
@@ -318,6 +320,26 @@ def find_sources(footage_dir: Path, genre: str | None) -> tuple[list[Source], li
         hint = f"; {len(stray_files)} video(s) lie directly in it: pass --genre NAME to ingest them" if stray_files else ""
         raise FootageError(f"{footage_dir}: no videos found in {looked}{hint}")
     return sources, stray_files
+
+
+def store_folders(footage_dir: Path, genres: list[str]) -> dict[str, str]:
+    """genre -> the name of its store's folder: the genre's own name made legal on every system.
+
+    Refuses two genres whose stores would share a folder where names ignore case (Windows, macOS).
+    """
+    folders: dict[str, str] = {}
+    first_by_key: dict[str, str] = {}
+    for genre in genres:
+        folders[genre] = portable_name(genre, fallback="genre")
+        other = first_by_key.setdefault(folders[genre].casefold(), genre)
+        if other != genre:
+            raise FootageError(
+                printable(
+                    f"{footage_dir / genre}: its store would share the folder {folders[genre]!r} with the genre {other!r} "
+                    "on Windows and macOS (names there ignore case and refuse some characters); rename one of the two folders"
+                )
+            )
+    return folders
 
 
 def check_genre_name(genre: str) -> None:

@@ -21,7 +21,6 @@ evenly spaced and nothing more is written, so such a store is byte for byte what
 import array
 import contextlib
 import dataclasses
-import fcntl
 import json
 import re
 import struct
@@ -34,6 +33,7 @@ from vjgan.console import printable
 from vjgan.errors import StoreError
 from vjgan.files import PARTIAL_SUFFIX, atomic_path, partial_path, publish, write_atomic, writing
 from vjgan.footage.decode import FALLBACK_FRAME_SECONDS
+from vjgan.locks import try_lock
 from vjgan.sizes import format_size
 
 MANIFEST = "manifest.json"
@@ -366,18 +366,16 @@ class StoreWriter:
         self.settings = settings
         with writing(self.path, "the frame store"):
             self.path.mkdir(parents=True, exist_ok=True)
-            self._lock = open(self.path / LOCK, "w")
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.close()
-            raise StoreError(f"{self.path}: another vjgan ingest is writing to this store; wait for it to finish") from None
+            lock = try_lock(self.path / LOCK)
+        if lock is None:
+            raise StoreError(f"{self.path}: another vjgan ingest is writing to this store; wait for it to finish")
+        self._lock = lock
         try:  # read under the lock: another writer's manifest is whole by now, and stays as read
             self.shards: list[ShardInfo] = self._listed_shards()
             with writing(self.path, "the frame store"):
                 self.removed_leftovers = self._remove_leftovers()
         except BaseException:
-            self._lock.close()
+            self._lock.release()
             raise
 
     def _listed_shards(self) -> list[ShardInfo]:
@@ -407,10 +405,13 @@ class StoreWriter:
         """
         with contextlib.suppress(OSError):
             self._remove_leftovers()
-            if not self.shards:
+        if not self.shards:  # the lock file goes while held, so no other writer is left holding a deleted one
+            with contextlib.suppress(OSError):  # Windows refuses: there the lock file goes on release
                 (self.path / LOCK).unlink(missing_ok=True)
+        self._lock.release()
+        if not self.shards:
+            with contextlib.suppress(OSError):
                 self.path.rmdir()  # fails, leaving it, when the user's own files are in it
-        self._lock.close()
 
     @property
     def fingerprints(self) -> dict[str, str]:

@@ -14,9 +14,7 @@ its samples.
 """
 
 import contextlib
-import fcntl
 import functools
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ import numpy as np
 
 from vjgan.console import console
 from vjgan.errors import AudioError
+from vjgan.locks import wait_lock
 
 # A decoded track whose peak stays below this is silence, not music (-80 dBFS).
 SILENT_PEAK = 1e-4
@@ -264,13 +263,14 @@ def _numba_cache_lock():
     leave a cache index that points at the wrong code, and every later call then segfaults.
     """
     try:
-        lock_file = open(os.path.join(tempfile.gettempdir(), "vjgan-librosa-numba.lock"), "a")
+        lock = wait_lock(Path(tempfile.gettempdir()) / "vjgan-librosa-numba.lock")
     except OSError:  # another user's lock file: run unprotected rather than refuse to render
         yield
         return
-    with lock_file:  # closing the file releases the lock
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
+    try:
         yield
+    finally:
+        lock.release()
 
 
 def _beats(onset: np.ndarray, sample_rate_hz: int, hop: int) -> tuple[float | None, np.ndarray]:
