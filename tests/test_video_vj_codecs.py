@@ -81,6 +81,23 @@ def test_audio_track_is_muxed_as_aac_with_the_videos_exact_duration(tmp_path, tr
     assert len(decode_rgba(path)[0]) == video_frames
 
 
+def test_audio_and_video_reach_ffmpeg_on_stdin_alone(tmp_path):
+    """No second pipe (Windows gives a child none): FFmpeg's one input is a NUT stream on stdin with both."""
+    track = write_tone(tmp_path / "tone.wav", seconds=1.0)
+    writer = video.open_writer(tmp_path / "clip.mov", video.WriterOptions(30, (64, 48), codec="hap", audio_path=track))
+    with writer:
+        writer.write(gradient_frames(6, 64, 48))
+        args = writer._encoder.ffmpeg.process.args
+    assert [arg for arg in args if arg.startswith("pipe:")] == ["pipe:0"] and args[args.index("-i") - 2 :][:3] == [
+        "-f",
+        "nut",
+        "-i",
+    ]
+    assert args.count("-i") == 1
+    samples, stream = decode_audio(tmp_path / "clip.mov")
+    assert stream_seconds(stream) == pytest.approx(0.2, abs=1e-3) and len(decode_rgba(tmp_path / "clip.mov")[0]) == 6
+
+
 @pytest.mark.parametrize("with_audio", [False, True], ids=["video", "video+audio"])
 def test_failing_ffmpeg_raises_one_line_with_its_reason_and_leaves_no_clip(tmp_path, monkeypatch, with_audio):
     monkeypatch.setitem(video.CODECS, "hap", dataclasses.replace(video.CODECS["hap"], options={"format": "nonsense"}))

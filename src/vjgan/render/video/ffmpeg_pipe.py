@@ -1,11 +1,10 @@
-"""FFmpeg as a child process fed raw frames through pipes, for encoders PyAV's bundled FFmpeg lacks.
+"""FFmpeg as a child process fed raw frames through its stdin, for encoders PyAV's bundled FFmpeg lacks.
 
 PyAV's FFmpeg is built without Snappy, so it cannot encode HAP; imageio-ffmpeg ships an FFmpeg binary
-that can (`imageio_ffmpeg.get_ffmpeg_exe()`, which honours IMAGEIO_FFMPEG_EXE). Raw video goes in on
-stdin and, for a clip with sound, raw audio through a second pipe. FFmpeg reads its inputs in step
-(it stops reading whichever runs ahead), so a blocking write to one pipe could wait forever for FFmpeg to
-drain the other: with two inputs both are written non-blocking, as FFmpeg takes them. That second pipe
-is a POSIX file descriptor (Linux, macOS). FFmpeg's log goes to a temporary file, never to a pipe
+that can (`imageio_ffmpeg.get_ffmpeg_exe()`, which honours IMAGEIO_FFMPEG_EXE). Everything goes in on
+stdin, the one pipe every OS (Windows too) gives a child: raw video and raw audio interleaved in one NUT
+stream (`pipe_encoder` muxes it), so there is no second pipe to keep in step with the first and plain
+blocking writes cannot deadlock. FFmpeg's log goes to a temporary file, never to a pipe
 nobody reads, so a chatty FFmpeg cannot stall; its first and last lines are the reason given when it fails,
 unless the disk refused its writes (full, or a file-size limit): that is an `OutputError` naming the clip.
 """
@@ -14,7 +13,6 @@ import errno
 import functools
 import os
 import re
-import selectors
 import signal
 import subprocess
 import tempfile
@@ -56,22 +54,28 @@ def encoders(exe: str) -> frozenset[str]:
 
 
 class FfmpegProcess:
-    """One FFmpeg run writing `output`: input 0 (video) is read from stdin, input 1 (audio) from a pipe.
+    """One FFmpeg run writing `output` from one input read on stdin: `write` feeds it (a file-like sink).
 
-    `inputs` holds, per input, the options that describe its raw stream (format, size, rate); `label`
+    `input_args` describe the stdin stream (its format, and for raw video its size and rate); `label`
     names the clip in error messages. `finish` waits for a clean exit; `kill` abandons the run.
     """
 
-    def __init__(self, exe: str, inputs: list[list[str]], output_args: list[str], output: Path, label: Path):
-        if len(inputs) > 1 and os.name == "nt":
-            raise RenderError(f"{label}: audio goes to FFmpeg through a second pipe, which Windows lacks; render h264 or prores")
+    def __init__(self, exe: str, input_args: list[str], output_args: list[str], output: Path, label: Path):
         self.label = label
         self.log = tempfile.TemporaryFile()
-        audio_pipe = os.pipe() if len(inputs) > 1 else None
-        command = [exe, "-hide_banner", "-nostats", "-loglevel", "error", "-y", *inputs[0], "-i", "pipe:0"]
-        if audio_pipe is not None:
-            command += [*inputs[1], "-i", f"pipe:{audio_pipe[0]}"]
-        command += [*output_args, str(output)]
+        command = [
+            exe,
+            "-hide_banner",
+            "-nostats",
+            "-loglevel",
+            "error",
+            "-y",
+            *input_args,
+            "-i",
+            "pipe:0",
+            *output_args,
+            str(output),
+        ]
         try:
             self.process = subprocess.Popen(
                 command,
@@ -79,40 +83,29 @@ class FfmpegProcess:
                 stdout=subprocess.DEVNULL,
                 stderr=self.log,
                 bufsize=0,
-                pass_fds=audio_pipe[:1] if audio_pipe else (),
                 # Keep Python's ignored SIGXFSZ: a file-size limit then fails FFmpeg's write with EFBIG, which it
-                # logs and exits on as on a full disk's ENOSPC, instead of killing it with no word.
+                # logs and exits on as on a full disk's ENOSPC, instead of killing it with no word (POSIX only).
                 restore_signals=False,
             )
         except OSError as error:
-            if audio_pipe is not None:
-                os.close(audio_pipe[1])
             self.log.close()
             raise RenderError(f"{label}: cannot run FFmpeg at {exe} ({error.strerror or error}); {INSTALL_FIX}") from None
-        finally:
-            if audio_pipe is not None:
-                os.close(audio_pipe[0])  # the child's end
-        self.video = self.process.stdin
-        self.audio_fd = audio_pipe[1] if audio_pipe else None
-        if self.audio_fd is not None:
-            os.set_blocking(self.video.fileno(), False)
-            os.set_blocking(self.audio_fd, False)
+        self.stdin = self.process.stdin
 
-    def send(self, video, audio=b"") -> None:
-        """Writes raw video (and audio, with two inputs) bytes-likes; raises RenderError if FFmpeg died."""
+    def write(self, data) -> int:
+        """Writes a whole bytes-like to FFmpeg's stdin; raises RenderError if FFmpeg died."""
+        view = memoryview(data).cast("B")
+        size = view.nbytes
         try:
-            if self.audio_fd is None:
-                view = memoryview(video).cast("B")
-                while view.nbytes:  # a raw write may stop short (a signal), so write the rest
-                    view = view[self.video.write(view) :]
-            else:
-                self._send_both(memoryview(video).cast("B"), memoryview(audio).cast("B"))
-        except BrokenPipeError:
+            while view.nbytes:  # a raw write may stop short (a signal), so write the rest
+                view = view[self.stdin.write(view) :]
+        except (BrokenPipeError, ValueError):  # ValueError: stdin already closed by an earlier failure
             raise self.failure() from None
+        return size
 
     def finish(self) -> None:
-        """End the inputs and wait for FFmpeg to write the file; RenderError if it fails."""
-        self._close_inputs()
+        """End the input and wait for FFmpeg to write the file; RenderError if it fails."""
+        self._close_input()
         if self.process.wait() != 0:
             raise self.failure()
         self.log.close()
@@ -121,14 +114,14 @@ class FfmpegProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-        self._close_inputs()
+        self._close_input()
         self.log.close()
 
     def failure(self) -> VjganError:
         """The error to raise once FFmpeg has failed: the clip's name and FFmpeg's first and last log lines
         (the first is the cause, e.g. a bad option; the last what failed, e.g. opening the output), or,
         when the disk refused its writes, the `OutputError` any other writer gives."""
-        self._close_inputs()
+        self._close_input()
         try:
             code = self.process.wait(timeout=EXIT_WAIT_SECONDS)
         except subprocess.TimeoutExpired:
@@ -147,37 +140,19 @@ class FfmpegProcess:
             reason = head[0] if head[0] == tail[-1] else f"{head[0]} ... {tail[-1]}"
         return RenderError(f"{self.label}: FFmpeg failed ({reason})")
 
-    def _send_both(self, video: memoryview, audio: memoryview) -> None:
-        pending = {fd: data for fd, data in ((self.video.fileno(), video), (self.audio_fd, audio)) if data.nbytes}
-        with selectors.DefaultSelector() as selector:
-            for fd in pending:
-                selector.register(fd, selectors.EVENT_WRITE)
-            while pending:
-                for key, _ in selector.select():
-                    try:
-                        written = os.write(key.fd, pending[key.fd])
-                    except BlockingIOError:
-                        continue
-                    pending[key.fd] = pending[key.fd][written:]
-                    if not pending[key.fd].nbytes:
-                        selector.unregister(key.fd)
-                        del pending[key.fd]
-
-    def _close_inputs(self) -> None:
-        """EOF on every input; a write still buffered in a dead FFmpeg's pipe is dropped."""
+    def _close_input(self) -> None:
+        """EOF on stdin; a write still buffered in a dead FFmpeg's pipe is dropped."""
         try:
-            self.video.close()
+            self.stdin.close()
         except BrokenPipeError:
             pass
-        if self.audio_fd is not None:
-            os.close(self.audio_fd)
-            self.audio_fd = None
 
 
 def refused_write(lines: list[str], exit_code: int) -> int | None:
     """The errno of a write the disk refused, from FFmpeg's log or its death by SIGXFSZ (a size limit in a
     process that does not ignore the signal); None when FFmpeg failed for another reason."""
-    if exit_code == -signal.SIGXFSZ:
+    size_limit_signal = getattr(signal, "SIGXFSZ", None)  # None on Windows
+    if size_limit_signal is not None and exit_code == -size_limit_signal:
         return errno.EFBIG
     return next((code for code in WRITE_FAILURE_ERRNOS if any(os.strerror(code) in line for line in lines)), None)
 

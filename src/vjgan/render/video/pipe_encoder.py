@@ -4,6 +4,7 @@ import itertools
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 
 from vjgan.console import console
@@ -26,9 +27,11 @@ class PipeEncoder:
     Like `AvEncoder` it writes `<path>.partial` and renames it in `finish`, and it is fed by the same
     `ClipWriter` thread, one chunk at a time; a pipe holds 64 KiB, so memory stays a few chunks. The padding is black, at
     the right and bottom, as H.264 codes 1080p as 1088 lines: pixel (x, y) of the clip is pixel (x, y)
-    of the file, unscaled. A track goes in as raw 48 kHz samples through a second pipe, cut or padded
-    with silence exactly as `AacFeed` does, because FFmpeg's own `-shortest` (reading the track itself)
-    missed the video's end by ~0.3 s in tests; FFmpeg encodes it as AAC. No faststart: these files are played from disk, and
+    of the file, unscaled. Frames go to FFmpeg's stdin as rawvideo packets in a NUT stream muxed here by
+    PyAV; a track goes in the same stream as raw 48 kHz float samples, cut or padded with silence exactly
+    as `AacFeed` does, because FFmpeg's own `-shortest` (reading the track itself) missed the video's end
+    by ~0.3 s in tests; FFmpeg encodes it as AAC. One pipe, so it runs where a child gets no second one
+    (Windows). No faststart: these files are played from disk, and
     moving the index to the front would rewrite a file of hundreds of Mbit/s.
     """
 
@@ -52,59 +55,62 @@ class PipeEncoder:
         if self.padded_size_wh != scaler.frame_size_wh and announce_padding:
             sizes = "{}x{} -> {}x{}".format(*scaler.frame_size_wh, *self.padded_size_wh)
             console.print(f"{codec}: padded {sizes} (multiples of {self.spec.block_px})", markup=False)
-        video_input = [
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgba" if self.spec.alpha else "rgb24",
-            "-video_size",
-            "{}x{}".format(*self.padded_size_wh),
-            "-framerate",
-            str(rate),
-        ]
         encoder_options = itertools.chain(*(("-" + key, value) for key, value in self.spec.options.items()))
         output = ["-map", "0:v", "-c:v", self.spec.encoder, *encoder_options]
-        inputs = [video_input]
         if track is not None:
-            inputs.append(["-f", "f32le", "-ar", str(AUDIO_RATE_HZ), "-ac", "2"])
-            output += ["-map", "1:a", "-c:a", "aac", "-b:a", str(AUDIO_BIT_RATE)]
+            output += ["-map", "0:a", "-c:a", "aac", "-b:a", str(AUDIO_BIT_RATE)]
         try:
-            self.ffmpeg = FfmpegProcess(exe, inputs, [*output, "-f", "mov"], self.partial_path, label=path)
+            self.ffmpeg = FfmpegProcess(exe, ["-f", "nut"], [*output, "-f", "mov"], self.partial_path, label=path)
         except RenderError:
             self.partial_path.unlink(missing_ok=True)
             if track is not None:
                 track.close()
             raise
         self.track = track
+        self.pix_fmt = "rgba" if self.spec.alpha else "rgb24"
+        self.muxer = av.open(self.ffmpeg, "w", format="nut")
+        self.video = self.muxer.add_stream("rawvideo", rate=rate)
+        self.video.width, self.video.height = self.padded_size_wh
+        self.video.pix_fmt = self.pix_fmt
+        self.video.time_base = 1 / rate
+        self.audio = self.muxer.add_stream("pcm_f32le", rate=AUDIO_RATE_HZ, layout="stereo") if track is not None else None
         self.frames_encoded = 0
 
     def encode(self, frames: np.ndarray) -> None:
         pixels = texture_frames(self.scaler.rgb(frames), self.padded_size_wh, self.spec.alpha)
-        self.frames_encoded += len(frames)
-        self.ffmpeg.send(pixels, self._samples_until(self.frames_encoded))
+        for pixel_frame in pixels:
+            frame = av.VideoFrame.from_ndarray(pixel_frame, format=self.pix_fmt)
+            frame.pts = self.frames_encoded
+            self.muxer.mux(self.video.encode(frame))
+            self.frames_encoded += 1
+        self._mux_audio_until(self.frames_encoded)
 
     def finish(self, n_frames: int) -> None:
+        self._mux_audio_until(n_frames)
+        for stream in filter(None, (self.video, self.audio)):
+            self.muxer.mux(stream.encode(None))
+        self.muxer.close()
         if self.track is not None:
-            self.ffmpeg.send(b"", self._samples_until(n_frames))
             self.track.close()
         self.ffmpeg.finish()
         publish(self.partial_path, self.path)
 
     def discard(self) -> None:
+        try:
+            self.muxer.close()  # its last packets and trailer go to FFmpeg, whose file is removed below
+        except (RenderError, av.FFmpegError):  # FFmpeg had already failed
+            pass
         self.ffmpeg.kill()
         if self.track is not None:
             self.track.close()
         self.partial_path.unlink(missing_ok=True)
 
-    def _samples_until(self, n_frames: int) -> bytes:
-        """The track's samples up to the end of frame `n_frames`, as FFmpeg's f32le: interleaved float32."""
+    def _mux_audio_until(self, n_frames: int) -> None:
+        """The track's samples up to the end of frame `n_frames` (pts in samples, as `read_until` sets them)."""
         if self.track is None:
-            return b""
-        frames = self.track.read_until(audio_samples(n_frames, self.rate))
-        if not frames:
-            return b""
-        planes = np.concatenate([frame.to_ndarray() for frame in frames], axis=1)  # (2, n) float32
-        return planes.T.tobytes()  # (n, 2)
+            return
+        for frame in self.track.read_until(audio_samples(n_frames, self.rate)):
+            self.muxer.mux(self.audio.encode(frame))
 
 
 def padded_size(frame_size_wh: tuple[int, int], block_px: int) -> tuple[int, int]:
