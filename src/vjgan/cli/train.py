@@ -5,6 +5,7 @@ from pathlib import Path
 
 from vjgan.cli.options import argument_type, from_flags
 from vjgan.console import console
+from vjgan.device import DEVICES, PRECISIONS
 from vjgan.errors import StoreError, VjganError
 from vjgan.footage.store import FrameStore
 from vjgan.model.networks import ModelConfig
@@ -70,8 +71,8 @@ def register(parser) -> None:
     model.add_argument("--seed", type=int, help="seed of every random choice")
 
     hardware = parser.add_argument_group("hardware")
-    hardware.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
-    hardware.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None)
+    hardware.add_argument("--device", choices=DEVICES, default=None)
+    hardware.add_argument("--precision", choices=PRECISIONS, default=None)
     hardware.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile G and D")
     hardware.add_argument(
         "--cuda-graph",

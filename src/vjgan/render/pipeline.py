@@ -58,7 +58,7 @@ class RenderConfig:
     generator_batch: int = 256  # latents per generator forward at most (bounds its activations)
     canvas_oversample: float = 4.0  # on the CPU: canvas pixels per sample pixel (see `plan_composition`); 0 = output size
     cpu_threads: int | None = None  # torch's CPU threads while rendering; None = half the cores (see `write_clips`)
-    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
+    device: str = "auto"  # "auto" (CUDA, else MPS, when available), "cpu", "cuda" or "mps"
     precision: str = "auto"  # generator arithmetic: "auto" (bf16 where native), "fp32" or "bf16"
 
     def __post_init__(self):

@@ -51,7 +51,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile G and D (pays off on CUDA for long runs)
     cuda_graph: bool = False  # on CUDA, replay the whole step as one CUDA graph (see `train.step`); one process only
     minutes: float | None = None  # wall-clock budget of this session in minutes; None = no limit
-    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
+    device: str = "auto"  # "auto" (CUDA, else MPS, when available), "cpu", "cuda" or "mps"
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
