@@ -153,7 +153,7 @@ class DemoConfig:
 
     out_dir: Path = Path("vjgan-demo")  # everything the demo makes goes here
     minutes_total: float | None = None  # training budget of all genres together, minutes; None = the profile's
-    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
+    device: str = "auto"  # "auto" (CUDA, then Apple MPS, when available), "cpu", "cuda" or "mps"; only CUDA gets the GPU profile
     profile: str | None = None  # "cpu", "gpu" or "smoke" (tiny, to check an install); None = "gpu" on CUDA, else "cpu"
 
     def __post_init__(self):

@@ -96,12 +96,18 @@ def write_atomic(path: Path, content: bytes | str, what: str) -> None:
 
 
 def fsync_path(path: Path) -> None:
-    """Flush a file's or a folder's content to the disk (a folder: so a rename in it survives power loss)."""
-    descriptor = os.open(path, os.O_RDONLY)
+    """Flush a file's or a folder's content to the disk (a folder: so a rename in it survives power loss).
+
+    Windows opens no folder as a file (NTFS journals the rename itself) and flushes only a file opened for
+    writing; POSIX opens a folder read-only."""
+    is_folder = Path(path).is_dir()
+    if is_folder and os.name == "nt":
+        return
+    descriptor = os.open(path, os.O_RDONLY if is_folder else os.O_RDWR)
     try:
         os.fsync(descriptor)
     except OSError as error:
-        if not Path(path).is_dir():  # some filesystems cannot fsync a folder; a file must be flushed
+        if not is_folder:  # some filesystems cannot fsync a folder; a file must be flushed
             raise error
     finally:
         os.close(descriptor)
