@@ -82,9 +82,8 @@ class BeatOptions:
     bpm: float  # tempo, beats per minute
     bars: int = 4  # loop length, bars
     beats_per_bar: int = 4  # beats in a bar
-    pulse: float = (
-        AudioMotion.beat_pulse
-    )  # how far each beat kicks the latent toward a new one (slerp t, 0 = none, 1 = all the way)
+    # how far each beat kicks the latent toward a new one (slerp t, 0 = none, 1 = all the way)
+    pulse: float = AudioMotion.beat_pulse
     effects: tuple[str, ...] = ()  # VJ effects fired on every beat (names in render.effects.EFFECTS)
     intensity: float = 0.5  # effect strength: a pulse on the beat, softer than `render audio`'s 1
 

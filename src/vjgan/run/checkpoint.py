@@ -109,22 +109,20 @@ def _scan(run_dir: Path) -> tuple[list[tuple[int, Path]], list[tuple[Path, str]]
 
 def newest_checkpoint(run_dir: Path) -> tuple[Path | None, list[tuple[Path, str]]]:
     """The newest checkpoint that reads whole, and the damaged ones (path, reason) passed over on the way."""
+    path, _, damaged = read_newest_checkpoint(run_dir)
+    return path, damaged
+
+
+def read_newest_checkpoint(run_dir: Path, device: torch.device | str = "cpu"):
+    """(path, (tensors, metadata), damaged) of the newest checkpoint that reads whole, read once: finding
+    it means reading it. (None, None, damaged) when none does."""
     readable, damaged = _scan(run_dir)
     for _, path in reversed(readable):
-        problem = _problem(path)
-        if problem is None:
-            return path, damaged
-        damaged.append((path, problem))
-    return None, damaged
-
-
-def _problem(path: Path) -> str | None:
-    """Why `path` is not a whole checkpoint, or None when it is."""
-    try:
-        read_checkpoint(path)
-    except RunError as error:
-        return str(error)
-    return None
+        try:
+            return path, read_checkpoint(path, device), damaged
+        except RunError as error:
+            damaged.append((path, str(error)))
+    return None, None, damaged
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -263,15 +261,17 @@ def load_generator(
     if checkpoint is None:
         if not run_dir.is_dir():
             raise RunError(f"{run_dir}: no such run directory")
-        checkpoint, damaged = newest_checkpoint(run_dir)
+        checkpoint, contents, damaged = read_newest_checkpoint(run_dir, device)
         if damaged:
             console.print(damaged_line(damaged, checkpoint, kept_aside=False), markup=False, soft_wrap=True)
         if checkpoint is None:
             raise RunError(f"{run_dir}: the run has no checkpoints yet; train it first (vjgan train ... --run {run_dir})")
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise RunError(f"{checkpoint}: no such checkpoint")
-    tensors, metadata = read_checkpoint(checkpoint, device)
+    else:
+        checkpoint = Path(checkpoint)
+        if not checkpoint.is_file():
+            raise RunError(f"{checkpoint}: no such checkpoint")
+        contents = read_checkpoint(checkpoint, device)
+    tensors, metadata = contents
     config = checkpoint_config(metadata, checkpoint)
     generator = Generator(config.model).to(device)
     load_module(generator, tensors, "G_ema", checkpoint)

@@ -161,7 +161,9 @@ def _train(
         run.write_loss_plot()
     if stop.interrupted:
         raise KeyboardInterrupt
-    return TrainResult(run.path, counters.images_seen, counters.step, finished, ckpt.latest_checkpoint(run.path))
+    saved = ckpt.list_checkpoints(run.path)  # the newest was just written whole: no need to read it back
+    newest_saved = saved[-1][1] if saved else None  # (none on a rank of another machine)
+    return TrainResult(run.path, counters.images_seen, counters.step, finished, newest_saved)
 
 
 def dry_run(config: TrainConfig) -> dict[str, float]:
