@@ -1,5 +1,6 @@
 """The one atomic writer: old content or new, never a mix, and one line naming the file when the disk refuses."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -60,6 +61,17 @@ def test_file_size_limit_is_one_error_naming_the_file_and_old_content_survives(t
     assert (tmp_path / "plain.bin").read_bytes() == b"old"
     assert (tmp_path / "weights.safetensors").read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.bin", "weights.safetensors"]
+
+
+def test_text_holding_a_name_that_is_not_utf8_is_one_error_quoting_it(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("old")
+    name = os.fsdecode(b"/data/caf\xe9/techno")  # as Python gives a non-UTF-8 path: a lone surrogate
+    with pytest.raises(OutputError) as caught:
+        write_atomic(path, f'store = "{name}"\n', "the run's config")
+    message = str(caught.value)
+    assert message.startswith(f"{path}: cannot write the run's config") and "caf\\xe9" in message and "\n" not in message
+    assert path.read_text() == "old"
 
 
 def test_failure_reason_reads_safetensors_errno():

@@ -89,8 +89,20 @@ def publish(partial: Path, path: Path) -> None:
 
 
 def write_atomic(path: Path, content: bytes | str, what: str) -> None:
-    """Replace `path` with `content` (text is written as UTF-8) in one atomic step."""
-    data = content.encode("utf-8") if isinstance(content, str) else content
+    """Replace `path` with `content` (text is written as UTF-8) in one atomic step.
+
+    Text holding a name whose bytes are not UTF-8 (a folder called `caf\\xe9` on an older drive) cannot be
+    written as UTF-8: that is an `OutputError` quoting the name, not a traceback."""
+    try:
+        data = content.encode("utf-8") if isinstance(content, str) else content
+    except UnicodeEncodeError as error:
+        from vjgan.console import printable  # (rich stays off the start-up path)
+
+        around = printable(error.object[max(0, error.start - 40) : error.end + 40])
+        raise OutputError(
+            f"{path}: cannot write {what}: it would hold a name that is not valid UTF-8 (...{around}...); "
+            "rename that folder or file"
+        ) from None
     with atomic_path(path, what) as partial, open(partial, "wb") as file:
         file.write(data)
 

@@ -170,7 +170,7 @@ class RunDir:
             except (OSError, ValueError, KeyError):
                 earlier = []
             identity["fingerprints"] = sorted(set(identity["fingerprints"]) | set(earlier))
-        write_atomic(self.store_record_path, json.dumps(identity, indent=1, ensure_ascii=False), "the run's store record")
+        write_atomic(self.store_record_path, json.dumps(identity, indent=1), "the run's store record")
 
     def append_log(self, record: dict) -> None:
         with writing(self.log_path, "the training log"), open(self.log_path, "a") as file:
