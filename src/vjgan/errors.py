@@ -36,3 +36,7 @@ class SizeError(RenderError):
 
 class OutputError(VjganError):
     """A file vjgan writes cannot be written (disk full, file-size limit, permissions, I/O error)."""
+
+
+class LiveError(VjganError):
+    """A live-mode request that cannot be met: an unknown audio device or MIDI port, a taken OSC port, a missing package."""
