@@ -80,7 +80,7 @@ def _table() -> dict[str, Param]:
     params = [
         Param("run", "int", 0, 0, 0, doc="which loaded run (genre) plays, from 0; changing it crossfades"),
         Param("crossfade", "float", 2.0, 0.0, 30.0, doc="seconds a change of run takes to blend"),
-        Param("motion", "choice", "walk", choices=MOTIONS, doc="walk (never repeats), loop (seamless), beat (loop locked to bpm)"),
+        Param("motion", "choice", "walk", choices=MOTIONS, doc="walk (never repeats), loop (seamless), beat (bpm-locked loop)"),
         Param("speed", "float", 1.0, 0.0, 8.0, doc="how fast the picture travels: 1 = one loop turn in loop_seconds"),
         Param("loop_seconds", "float", 16.0, 1.0, 600.0, doc="length of a loop (walk and loop motions) at speed 1"),
         Param("beats_per_loop", "int", 16, 1, 256, doc="beats in one loop of the beat motion"),
@@ -91,7 +91,7 @@ def _table() -> dict[str, Param]:
         Param("freeze", "bool", False, doc="hold the picture (effects keep playing)"),
         Param("layout", "choice", "single", choices=LAYOUTS, doc="single, grid or wall"),
         Param("intensity", "float", 1.0, 0.0, 4.0, doc="how strongly the audio drives the effects"),
-        Param("audio_motion", "float", 1.0, 0.0, 4.0, doc="how strongly the audio pushes the picture (onsets kick, level speeds)"),
+        Param("audio_motion", "float", 1.0, 0.0, 4.0, doc="how strongly the audio moves the picture (onsets kick)"),
         Param("sensitivity", "float", 1.0, 0.0, 4.0, doc="onset and level sensitivity: higher fires on quieter hits"),
         Param("auto_gain", "bool", True, doc="follow the input level so quiet and loud inputs drive alike"),
         Param("gain", "float", 1.0, 0.0, 16.0, doc="input gain when auto_gain is off"),

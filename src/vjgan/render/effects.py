@@ -257,13 +257,22 @@ def apply(
     Pass the same `state` for consecutive chunks of one clip; without it each call starts afresh.
     """
     check_effects(effects, intensity)
-    state = state if state is not None else EffectState()
-    for name, effect in EFFECTS.items():
-        if name not in effects:
-            continue
+    strengths = {}
+    for name in effects:
+        effect = EFFECTS[name]
         control = np.asarray(controls[effect.signal], np.float64)
         if control.shape != (len(frames),):
             raise ValueError(f"control {effect.signal!r} has shape {control.shape}, expected ({len(frames)},)")
-        frames = effect.apply(frames, effect.strength(control, intensity), state)
+        strengths[name] = effect.strength(control, intensity)
+    return apply_strengths(frames, strengths, state)
+
+
+def apply_strengths(frames: torch.Tensor, strengths: Mapping[str, np.ndarray], state: EffectState | None = None) -> torch.Tensor:
+    """(T, 3, H, W) frames with each named effect applied at its per-frame strength (name -> (T,)), in
+    `EFFECTS` order: the one chain rendered clips and the live mode (where a fader adds to the music) share."""
+    state = state if state is not None else EffectState()
+    for name, effect in EFFECTS.items():
+        if name in strengths:
+            frames = effect.apply(frames, np.asarray(strengths[name], np.float64), state)
     state.next_frame_index += len(frames)
     return frames

@@ -24,6 +24,7 @@ import torch
 from vjgan.render.audio import AnalysisConfig, AudioControls, beat_frames, beat_pulses
 
 LOOP_HARMONICS = 3  # great circles a loop is woven from; each adds a faster, smaller wobble
+ENDLESS_STREAMS = 2  # a seed's random streams 0 and 1 are a clip's loop and beat targets; a live walk's and beats' follow
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
@@ -117,6 +118,17 @@ def walk_path(n_frames: int, z_dim: int, keyframes: int, seed: int, easing: str 
     segment = position.floor().clamp(max=n_segments - 1).long()  # (T,)
     local = EASINGS[easing](position - segment)  # (T,) in [0, 1]
     return slerp(keys[segment], keys[(segment + 1) % keyframes], local).float()  # (T, z_dim)
+
+
+def walk_keyframe(seed: int, index: int, z_dim: int) -> torch.Tensor:
+    """Keyframe `index` >= 0 of an endless walk of `seed`: (z_dim,) float64 at radius sqrt(z_dim). Each keyframe
+    has its own random stream, so a live walk can go on for ever without holding or repeating its keyframes."""
+    return _sphere_points(1, z_dim, _generator(seed, stream=ENDLESS_STREAMS + 2 * index))[0]
+
+
+def beat_target(seed: int, index: int, z_dim: int) -> torch.Tensor:
+    """The random latent beat `index` >= 0 of an endless performance leans toward: (z_dim,) float64."""
+    return _sphere_points(1, z_dim, _generator(seed, stream=ENDLESS_STREAMS + 2 * index + 1))[0]
 
 
 def pulse_toward(path: torch.Tensor, amount: torch.Tensor, target_index: torch.Tensor, seed: int) -> torch.Tensor:
