@@ -28,6 +28,7 @@ COMMANDS = {
     "render": "render VJ clips from a run: the training video, loops, walks, audio-reactive clips",
     "generate": "mass-produce seamless loops from a run (consecutive seeds), with a contact sheet",
     "eval": "measure a run's quality (SWD, diversity) at its snapshots",
+    "live": "play runs live: audio-reactive, OSC/MIDI controlled, to a window, projector, NDI, recording",
     "demo": "the whole path on procedural footage: synth, ingest, train, render, index (under 10 minutes on a 2-core CPU)",
 }
 

@@ -233,6 +233,12 @@ class LiveEngine:
         self.last_seconds: float | None = None
         self.index = 0
 
+    @torch.no_grad()
+    def warm_up(self) -> None:
+        """One forward per run before the clock starts: the first pays one-off costs (kernel selection, caches)."""
+        for renderer in self.renderers:
+            renderer.images(torch.zeros(1, self.z_dim))
+
     def layout_of(self, kind: str) -> Layout:
         layout = Layout(kind)
         return layout.fitted(self.config.max_tiles, self.sample_hw, self.canvas_size_wh)
