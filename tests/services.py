@@ -111,10 +111,11 @@ def pulse_server(tmp_path_factory) -> Iterator[str]:
     stop(process)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def jack_server() -> Iterator[str]:
     """A JACK server on the dummy backend, named for this process; JACK_DEFAULT_SERVER points at it, so
-    rtmidi's JACK API (mido backend `mido.backends.rtmidi/UNIX_JACK`) makes its MIDI ports there."""
+    rtmidi's JACK API (mido backend `mido.backends.rtmidi/UNIX_JACK`) makes its MIDI ports there. Per test
+    module: the dummy driver wakes every 5 ms (a MIDI message waits at most that), costing a third of a core."""
     jackd = need_program("jackd", "jackd2")
     name = f"vjgan-test-{os.getpid()}"
     process = subprocess.Popen(

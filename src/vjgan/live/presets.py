@@ -35,7 +35,7 @@ class Preset:
 
 def save_preset(path: Path, preset: Preset) -> Path:
     document = {"format": PRESET_FORMAT, "version": PRESET_VERSION, "params": preset.values, "midi": preset.midi}
-    write_atomic(Path(path), tomli_w.dumps(document))
+    write_atomic(Path(path), tomli_w.dumps(document), "a live preset")
     return Path(path)
 
 

@@ -415,7 +415,7 @@ class LiveSession:
             "audio_started_seconds": getattr(self.audio, "started_seconds", None),
             "audio_events": getattr(self.audio, "events", lambda: [])() if self.audio is not None else [],
         }
-        write_atomic(path, json.dumps(document))
+        write_atomic(path, json.dumps(document), "live statistics")
 
 
 def wait_until(deadline_seconds: float) -> None:
