@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vjgan.errors import LiveError, RunError
-from vjgan.live.engine import AudioState, LiveConfig, LiveEngine, Motion, TapTempo, with_effects_reacting
+from vjgan.live.engine import AudioState, LiveConfig, LiveEngine, Motion, with_effects_reacting
 from vjgan.live.params import LiveParams
 from vjgan.render.layout import Layout, compose_batch, to_uint8_hwc
 from vjgan.render.pipeline import LatentRenderer, RenderConfig
@@ -128,13 +128,17 @@ def test_beat_motion_counts_loops_at_the_tempo():
     assert torch.isclose(one.norm(), torch.tensor(4.0), atol=0.05)  # on the sphere of radius sqrt(z_dim)
 
 
-def test_tap_tempo_reads_the_taps_interval():
-    taps = TapTempo()
-    assert taps.tap(0.0) is None
-    for beat in range(1, 5):
-        bpm = taps.tap(beat * 0.5)
-    assert bpm == pytest.approx(120.0)
-    assert taps.tap(10.0) is None  # a long pause starts afresh
+def test_taps_set_the_tempo_and_stop_following_the_music(tiny_run):
+    clock = FakeClock()
+    engine, params = make_engine([tiny_run], clock)
+    for _ in range(4):
+        params.fire("tap")
+        engine.frame()
+        clock.now += 0.4
+    assert params.get("bpm") == pytest.approx(150.0)
+    assert params.get("bpm_follow") is False
+    engine.frame(AudioState(bpm=90.0))
+    assert params.get("bpm") == pytest.approx(150.0)  # a tapped tempo wins over the heard one until `b`
 
 
 def test_a_run_without_checkpoints_is_one_line(tmp_path):

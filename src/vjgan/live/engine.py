@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from vjgan.errors import LiveError
+from vjgan.live.audio_analysis import TapTempo
 from vjgan.live.params import LiveParams
 from vjgan.render.effects import EFFECTS, EffectState, apply_strengths
 from vjgan.render.latent import AudioMotion, beat_target, ease_in_out_cubic, loop_curve, loop_turn_degrees, slerp, walk_keyframe
@@ -32,7 +33,6 @@ from vjgan.run.directory import RunDir
 
 WALK_KEYFRAMES_PER_LOOP = 4  # keyframes the walk passes in loop_seconds at speed 1
 BEAT_PULSE_DECAY_SECONDS = 0.15  # time constant of the metronome's pulse (as `render.audio`'s beats), seconds
-TAP_RESET_SECONDS = 2.0  # a pause this long between taps starts a new tap sequence
 MAX_STEP_SECONDS = 0.25  # a stall longer than this moves the picture no further than this (no lurch after a hiccup)
 SIGNALS = ("rms", "onset", "low", "mid", "high", "beat")  # the `render.audio` control curves effects are driven by
 
@@ -128,7 +128,7 @@ class Motion:
         push = values["audio_motion"]
         degrees = push * motion.loudness_degrees_per_second * audio.rms * step_seconds
         if audio.onset_count > self.onsets_seen:
-            strong = audio.onset * values["sensitivity"] >= motion.jump_onset
+            strong = audio.onset >= motion.jump_onset  # the analyser has applied the sensitivity
             if push > 0 and strong and now_seconds - self.last_jump_seconds >= motion.jump_min_gap_seconds:
                 degrees += push * motion.jump_degrees
                 self.last_jump_seconds = now_seconds
@@ -175,21 +175,6 @@ class Motion:
         return path.float()
 
 
-class TapTempo:
-    """bpm from the median interval of the last taps; a pause of TAP_RESET_SECONDS starts afresh."""
-
-    def __init__(self):
-        self.taps: list[float] = []
-
-    def tap(self, now_seconds: float) -> float | None:
-        if self.taps and now_seconds - self.taps[-1] > TAP_RESET_SECONDS:
-            self.taps = []
-        self.taps = [*self.taps[-7:], now_seconds]
-        if len(self.taps) < 2:
-            return None
-        return 60.0 / float(np.median(np.diff(self.taps)))
-
-
 @dataclass(frozen=True)
 class Scene:
     """What a crossfade blends between: a run, a seed and a layout."""
@@ -224,7 +209,7 @@ class LiveEngine:
         single = plan_composition(render_config, Layout("single"), config.max_tiles, self.sample_hw, self.device)
         self.canvas_size_wh = single.canvas_size_wh
         self.motion = Motion(self.z_dim)
-        self.taps = TapTempo()
+        self.tap = TapTempo().tap  # time -> bpm; the session hands in the audio analyser's, which also locks the beat
         self.effect_state = EffectState(seed=0)
         self.scene: Scene | None = None
         self.fading_from: Scene | None = None
@@ -254,7 +239,7 @@ class LiveEngine:
                 step = 1 if trigger == "next_run" else -1
                 self.params.set("run", (self.params.get("run") + step) % len(self.renderers))
             elif trigger == "tap":
-                bpm = self.taps.tap(now_seconds)
+                bpm = self.tap(now_seconds)
                 if bpm is not None:
                     self.params.update({"bpm": bpm, "bpm_follow": False})
 

@@ -170,6 +170,8 @@ class LiveSession:
             from vjgan.live.audio_input import DeviceAudioInput
 
             self.audio = stack.enter_context(DeviceAudioInput(options.audio_device))
+        if self.audio is not None:
+            self.engine.tap = self.audio.analyser.tap
         if options.osc_port is not None:
             from vjgan.live.osc import OscControl
 
@@ -270,7 +272,7 @@ class LiveSession:
                 wait = tick - cost - COST_MARGIN_SECONDS - now
                 if wait > 0 and self.stop_event.wait(wait):
                     break
-                frame = self.engine.frame(self.audio.latest() if self.audio is not None else None)
+                frame = self.engine.frame(self.listen())
                 self.costs_seconds.append(frame.finished_seconds - frame.started_seconds)
                 self.mailbox.put(frame)
                 while self.next_tick_seconds <= tick and not self.stop_event.is_set():
@@ -278,6 +280,14 @@ class LiveSession:
         except BaseException as error:  # surfaced on the main thread, which stops the performance
             self.generator_error = error
             self.stop_event.set()
+
+    def listen(self):
+        """The newest audio features, after handing the analyser the current sensitivity and gain."""
+        if self.audio is None:
+            return None
+        values, analyser = self.params.values(), self.audio.analyser
+        analyser.sensitivity, analyser.auto_gain, analyser.gain = values["sensitivity"], values["auto_gain"], values["gain"]
+        return self.audio.latest()
 
     def run(self) -> LiveStats:
         with ExitStack() as stack:
@@ -412,8 +422,8 @@ class LiveSession:
             "summary": self.stats.summary(),
             "canvas_size_wh": list(self.engine.canvas_size_wh),
             "frames": [record.__dict__ for record in self.stats.records],
-            "audio_started_seconds": getattr(self.audio, "started_seconds", None),
-            "audio_events": getattr(self.audio, "events", lambda: [])() if self.audio is not None else [],
+            "audio_start_seconds": getattr(self.audio, "start_seconds", None),
+            "audio_events": [event.__dict__ for event in self.audio.events_since(0)] if self.audio is not None else [],
         }
         write_atomic(path, json.dumps(document), "live statistics")
 
