@@ -42,7 +42,7 @@ def x_display() -> Iterator[str]:
     xvfb = need_program("Xvfb", "xvfb")
     read_end, write_end = os.pipe()
     process = subprocess.Popen(
-        [xvfb, "-displayfd", str(write_end), "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
+        [xvfb, "-displayfd", str(write_end), "-screen", "0", "1920x1080x24", "-nolisten", "tcp", "-noreset"],
         pass_fds=[write_end],
         stderr=subprocess.DEVNULL,
     )
