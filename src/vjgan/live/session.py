@@ -129,8 +129,11 @@ class LiveStats:
 class LiveSession:
     """Plays `runs`: `run()` blocks until quit, `--seconds`, or the end of the audio; Ctrl-C stops it cleanly."""
 
-    def __init__(self, runs: list[Path], config: LiveConfig, options: LiveOptions, params: LiveParams | None = None):
+    def __init__(self, runs: list[Path], config: LiveConfig, options: LiveOptions, params: LiveParams | None = None, sinks=()):
+        """`sinks`: a program's own outputs beside the ones the options open, each with `send(frame)` taking
+        every shown canvas (h, w, 3) uint8 on the main thread (a frame must be copied to be kept)."""
         self.config, self.options = config, options
+        self.sinks = list(sinks)
         self.params = params or LiveParams(n_runs=len(runs))
         self.say = options.on_message or (lambda line: print(line, file=sys.stderr, flush=True))
         self.midi = None
@@ -204,7 +207,7 @@ class LiveSession:
                     on_key=self.on_key,
                 )
             )
-        self.outputs = self.open_outputs(stack)
+        self.outputs = self.open_outputs(stack) + self.sinks
 
     def open_outputs(self, stack: ExitStack) -> list:
         from vjgan.live import outputs
