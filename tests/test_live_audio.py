@@ -300,6 +300,12 @@ def test_devices_are_listed_and_an_unknown_one_is_a_one_line_error(pulse_server)
     assert "'no such soundcard'" in message and "pulse" in message and "--list-devices" in message and "\n" not in message
     with pytest.raises(LiveError, match="no input device has that index"):
         DeviceAudioInput(9999)
+    # By index (as text from the command line), and the default input (ALSA's default: PulseAudio here).
+    index = next(int(line.split()[0]) for line in lines if " pulse " in line)
+    for device, name in ((str(index), "pulse"), (None, "default")):
+        source = DeviceAudioInput(device)
+        assert source.device_name == name
+        source.close()
 
 
 FAULTS = """

@@ -2,24 +2,28 @@
 hop by hop as the sound arrives: rms, onset, low, mid, high and beat in [0, 1], onset and beat events,
 the tempo, tap tempo, auto-gain and a sensitivity.
 
-The signals keep the offline meanings (same window length in seconds, Slaney mel bands, log-power flux,
-band edges, release and beat decay), so an effect looks alike in a clip and live. Two things differ,
-because the future is unknown here:
+The signals keep the offline meanings (the same window length in seconds, Slaney mel bands, log-power
+flux as librosa's onset strength, band edges, release and beat decay), so an effect looks alike in a
+clip and live. What differs comes from not knowing the future:
 - Causal: a hop is analysed from the samples up to its end only. Log-power flux jumps as soon as a sound
-  enters the window's edge, so a sound is reported in the hop that holds it or the next.
+  enters the window's edge, so a sound is reported in the hop that holds it or the next. The flux
+  compares each window with the one two hops before, so a hit's whole rise counts wherever in a hop it
+  falls, and only its rise above the flux's running mean (noise flickers, pads shimmer).
 - Normalised by followers, not by the whole track: each signal is divided by a follower of its recent
   peaks (instant rise, slow fall), the live counterpart of the track's 98th percentile. That is the
   auto-gain: quiet and loud inputs drive alike. With auto-gain off a manual gain sets the level scale
-  (the balance between bands keeps following the music, as offline).
+  (the balance between bands keeps following the music, as offline). `sensitivity` multiplies the onset
+  strength: at 1 a hit half as strong as the recent peaks is an onset, at 2 one a quarter as strong.
 Input below the gate (-60 dBFS) is silence: no signal, no event, and no follower chasing the noise floor.
 
 The beat tracker is causal too: the tempo is the strongest lag of the onset envelope's autocorrelation
 over the last 8 s (the offline tempo window, weighted by the same log-normal prior around 120 bpm),
-the phase is where a comb at that lag lines up with the envelope, and between estimates each onset
-near a predicted beat pulls the beat onto itself, so beats land with the kicks heard, not a guess later.
+the phase is where a comb at that lag lines up with the last beats' envelope, and between estimates an
+onset near a predicted beat pulls the beat onto itself, so beats land with the kicks heard, not a guess
+later. A tapped tempo settles the octave: the audio may refine it, not leave it.
 
 Pure numpy, no I/O, one thread: `process` is called by whoever owns the audio (`live.audio_input`);
-`sensitivity`, `gain` and `auto_gain` may be set from any thread.
+`sensitivity`, `gain` and `auto_gain` may be set, and `tap` called, from any thread.
 """
 
 import math

@@ -7,7 +7,9 @@ since a frame wants the sound of now, not a backlog. Events (onsets, beats) also
 
 Times are the caller's clock (`time.perf_counter` by default) at the end of the hop: for a device, the
 moment its last sample reached the converter (PortAudio's `inputBufferAdcTime` mapped onto the clock,
-never later than the callback that delivered it); for a file, the moment its last sample is due. A file
+never later than the callback that delivered it, and replaced by the callback's time where it claims more
+delay than the stream buffers, as ALSA's pulse plugin does while PulseAudio settles a new stream's
+latency); for a file, the moment its last sample is due. A file
 plays on the clock, sample k at start + k / rate, whether or not it is heard: the analysis is the same
 with or without a sound card, which makes the file the deterministic test input. When it is heard, the
 output follows the clock (each block placed by its DAC time), so what is heard is what is analysed.
