@@ -18,7 +18,8 @@ that control was bound to; the message that teaches moves nothing.
 The port is opened through mido's python-rtmidi backend, on rtmidi's default API (ALSA on Linux,
 CoreMIDI on macOS, Windows MM) or the one named by `api` / the `VJGAN_MIDI_API` environment variable
 (`jack` works where ALSA cannot, as in a container without /dev/snd/seq). Messages arrive on rtmidi's
-own thread through mido's callback, so there is no polling and no thread of ours.
+own thread through mido's callback, so there is no polling and no thread of ours. JACK joins the port at
+its next cycle, so a message sent in the very instant the port opens may be lost.
 """
 
 import os
