@@ -136,13 +136,28 @@ def jack_server() -> Iterator[str]:
     if not started:
         stop(process)
         pytest.fail("jackd did not start")
-    time.sleep(0.3)  # the dummy driver's first cycle
+    wait_for_jack_clients(deadline)
     yield name
     if before is None:
         os.environ.pop("JACK_DEFAULT_SERVER", None)
     else:
         os.environ["JACK_DEFAULT_SERVER"] = before
     stop(process)
+
+
+def wait_for_jack_clients(deadline: float) -> None:
+    """jackd prints that it started a little before it accepts clients: open one until it is let in."""
+    import mido
+
+    backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
+    while True:
+        try:
+            backend.get_input_names()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                pytest.fail("jackd does not accept clients")
+            time.sleep(0.1)
 
 
 @pytest.fixture(scope="session")

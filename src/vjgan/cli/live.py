@@ -154,8 +154,11 @@ def list_things(args) -> int:
     if args.list_params:
         from vjgan.live.keys import KEYS
         from vjgan.live.osc import address_list
+        from vjgan.live.params import LiveParams
+        from vjgan.live.session import SESSION_ADDRESSES, LiveSession
 
-        for line in address_list():
+        handlers = {address: getattr(LiveSession, method) for address, method in SESSION_ADDRESSES.items()}
+        for line in address_list(LiveParams(), handlers):
             say(line)
         say("keys in the window:")
         for key, what in KEYS.items():

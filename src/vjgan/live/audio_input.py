@@ -243,7 +243,7 @@ class FileAudioInput(AudioInput):
             raise ValueError(f"play is True, False or 'auto', got {play!r}")
         self.path = Path(path)
         try:
-            self.samples, rate = load_audio(self.path, sample_rate_hz)  # (n,) float32 mono
+            self.samples, rate = load_audio(self.path, sample_rate_hz, refuse_silence=False)  # (n,) float32 mono
         except AudioError as error:
             raise LiveError(str(error)) from None
         super().__init__(rate, clock, on_event)

@@ -32,6 +32,13 @@ from vjgan.live.presets import Preset, load_preset, save_preset
 COST_MARGIN_SECONDS = 0.004  # the generator starts this much earlier than its recent cost says it needs
 COST_PERCENTILE = 90  # of recent frame costs, the one a frame is planned with
 STATUS_EVERY_SECONDS = 1.0  # the terminal status line's period
+# OSC addresses the session answers itself (beside every parameter's), and its method that does
+SESSION_ADDRESSES = {
+    "/vjgan/preset/load": "load_preset",
+    "/vjgan/preset/save": "save_preset",
+    "/vjgan/midi/learn": "learn",
+    "/vjgan/quit": "quit",
+}
 
 
 @dataclass(frozen=True)
@@ -178,12 +185,7 @@ class LiveSession:
         if options.osc_port is not None:
             from vjgan.live.osc import OscControl
 
-            handlers = {
-                "/vjgan/preset/load": self.load_preset,
-                "/vjgan/preset/save": self.save_preset,
-                "/vjgan/midi/learn": self.learn,
-                "/vjgan/quit": lambda *_: self.stop_event.set(),
-            }
+            handlers = {address: getattr(self, method) for address, method in SESSION_ADDRESSES.items()}
             self.osc = stack.enter_context(
                 OscControl(self.params, options.osc_port, options.osc_host, options.osc_send, self.say, handlers)
             )
@@ -234,7 +236,7 @@ class LiveSession:
     def on_key(self, key: str) -> None:
         action = apply_key(key, self.params)
         if action == "quit":
-            self.stop_event.set()
+            self.quit()
         elif action == "fullscreen" and self.window is not None:
             self.window.toggle_fullscreen()
         elif action == "save_preset":
@@ -243,12 +245,18 @@ class LiveSession:
             else:
                 self.save_preset(str(self.options.preset))
 
+    def quit(self, *_) -> None:
+        """stop the performance"""
+        self.stop_event.set()
+
     def save_preset(self, path: str) -> None:
+        """<path>: save every parameter and MIDI mapping as a TOML preset"""
         midi = self.midi.mappings() if self.midi is not None else self.preset_midi
         save_preset(Path(path), Preset(self.params.values(), midi))
         self.say(f"live: preset saved to {path}")
 
     def load_preset(self, path: str) -> None:
+        """<path>: load a TOML preset (parameters and MIDI mappings)"""
         preset = load_preset(Path(path))
         self.params.update(preset.values)
         if self.midi is not None:
@@ -256,6 +264,7 @@ class LiveSession:
         self.say(f"live: preset {path} loaded")
 
     def learn(self, name: str) -> None:
+        """<param>: bind the next MIDI control received to this parameter"""
         if self.midi is None:
             raise LiveError("MIDI learn: no --midi port open")
         self.params.spec(name)

@@ -69,8 +69,13 @@ class AudioControls:
         return len(self.rms)
 
 
-def load_audio(path: Path, sample_rate_hz: int = AnalysisConfig.sample_rate_hz) -> tuple[np.ndarray, int]:
+def load_audio(
+    path: Path, sample_rate_hz: int = AnalysisConfig.sample_rate_hz, refuse_silence: bool = True
+) -> tuple[np.ndarray, int]:
     """Decode the first audio stream of `path` to mono float32 at `sample_rate_hz`: (samples (n,), rate).
+
+    A silent track is refused (`refuse_silence`) where it can only be a mistake (a clip driven by music);
+    live, silence is a track like any other: the picture simply is not pushed by it.
 
     Sample 0 is the first sample the decoder gives (encoder delay already removed by FFmpeg), which
     is also what a player plays at time 0, so features line up with the track when it is muxed.
@@ -98,7 +103,7 @@ def load_audio(path: Path, sample_rate_hz: int = AnalysisConfig.sample_rate_hz) 
         raise AudioError(f"{path}: the audio stream holds no samples (zero duration)")
     if not np.isfinite(samples).all():
         raise AudioError(f"{path}: the audio is damaged (it decodes to non-numbers)")
-    if float(np.abs(samples).max()) < SILENT_PEAK:
+    if refuse_silence and float(np.abs(samples).max()) < SILENT_PEAK:
         raise AudioError(f"{path}: the audio is silent; choose a track with sound in it")
     return samples, sample_rate_hz
 

@@ -1,0 +1,21 @@
+#!/bin/bash
+# The GPU figures of issue 14 (`vjgan live`) in one prepared run (~5 minutes), for a session lent a GPU.
+#
+#   here:  bench/device_wheels.sh            # once: PyAV, librosa and their needs as py3.12 wheels in .whl/
+#   there: bench/device_live.sh              # device run, carry [".whl"], timeout_s 600
+#
+# Headless (the GPU machine has no display; the window's cost is measured on the CPU machine under Xvfb):
+# 60 fps at 1080p from a seed96 stand-in (steady minute, dropped frames), onset-to-screen latency through a
+# click-track file, and the largest `modern` model that holds 60 fps. Logs and JSON land in $OUT.
+set -o pipefail
+OUT=${OUT:-/tmp/vjgan-device-live}
+mkdir -p "$OUT"
+cd "$(dirname "$0")/.."
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH="$PWD/src:/tmp/site" PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$OUT/gpu.txt"
+python3 -c "import os, torch; print('torch', torch.__version__, torch.cuda.get_device_name(), 'cores', os.cpu_count())" 2>&1 | tee -a "$OUT/gpu.txt"
+timeout 500 python3 bench/live.py --stand-in seed96 --device cuda --fps 60 --size 1920x1080 --headless \
+    --steady-seconds 60 --clicks 100 --no-loopback --sizes 96,256,512,1024 --sweep-seconds 15 \
+    --out "$OUT/live.json" 2>&1 | tee "$OUT/live.txt"
+echo "== exit ${PIPESTATUS[0]}"
