@@ -395,9 +395,9 @@ def test_bad_mapping_entries_name_what_is_wrong(entry, problem):
 @pytest.mark.parametrize(
     ("module", "start", "message"),
     [
-        ("pythonosc", lambda: OscControl(LiveParams(), 0), 'OSC control needs python-osc: pip install "vjgan[live]"'),
-        ("mido", lambda: MidiControl(LiveParams(), 0), 'MIDI needs mido and python-rtmidi: pip install "vjgan[live]"'),
-        ("rtmidi", lambda: list_midi_inputs(), 'MIDI needs mido and python-rtmidi: pip install "vjgan[live]"'),
+        ("pythonosc", lambda: OscControl(LiveParams(), 0), "OSC control needs python-osc ("),
+        ("mido", lambda: MidiControl(LiveParams(), 0), "MIDI needs mido ("),
+        ("rtmidi", lambda: list_midi_inputs(), "MIDI needs python-rtmidi ("),
     ],
 )
 def test_a_missing_package_is_one_line_naming_the_install(module, start, message, monkeypatch):
@@ -406,4 +406,5 @@ def test_a_missing_package_is_one_line_naming_the_install(module, start, message
     monkeypatch.setitem(sys.modules, module, None)  # what `import` finds for a package that is not installed
     with pytest.raises(LiveError) as error:
         start()
-    assert str(error.value) == message
+    assert str(error.value).startswith(message) and str(error.value).endswith('): pip install "vjgan[live]"')
+    assert "\n" not in str(error.value)

@@ -7,7 +7,7 @@ import time
 import av
 import numpy as np
 import soundfile
-from faults import assert_one_line_error, fork_vjgan
+from faults import assert_one_line_error, fork_vjgan, run_vjgan
 from services import x_display  # noqa: F401
 
 from vjgan.live.engine import LiveConfig, with_effects_reacting
@@ -142,7 +142,8 @@ def free_udp_port() -> int:
 def test_bad_input_is_one_line(tiny_run, tmp_path):
     (tmp_path / "empty").mkdir()
     assert_one_line_error(fork_vjgan("live", tmp_path / "empty", "--headless", "--seconds", "1"), "no checkpoints")
-    result = fork_vjgan("live", tiny_run, "--headless", "--seconds", "1", "--audio-in", "no such device")
+    # a process of its own, not a fork: PortAudio, started in this one, cannot be restarted in a forked child
+    result = run_vjgan("live", tiny_run, "--headless", "--seconds", "1", "--audio-in", "no such device")
     assert_one_line_error(result, "no such device")
     taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     taken.bind(("127.0.0.1", 0))

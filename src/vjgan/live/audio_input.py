@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from vjgan.errors import AudioError, LiveError
+from vjgan.live import import_package
 from vjgan.live.audio_analysis import AudioAnalyser, AudioFeatures
 from vjgan.render.audio import load_audio
 
@@ -54,12 +55,9 @@ class AudioEvent:
 def _sounddevice():
     """The sounddevice module, or a one-line LiveError naming what to install."""
     try:
-        import sounddevice
-    except ImportError:
-        raise LiveError('live audio needs sounddevice: pip install "vjgan[live]"') from None
+        return import_package("sounddevice", "live audio", "sounddevice")
     except OSError:  # sounddevice loads PortAudio at import
         raise LiveError(f"live audio needs the PortAudio library: {PORTAUDIO_HINT}") from None
-    return sounddevice
 
 
 _open_streams = 0  # PortAudio streams of ours now open: refreshing the device list would close them

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 
 from vjgan.errors import LiveError
+from vjgan.live import import_package
 from vjgan.live.params import PARAMS, LiveParams
 
 APIS = {"alsa": "LINUX_ALSA", "jack": "UNIX_JACK", "coremidi": "MACOSX_CORE", "winmm": "WINDOWS_MM"}
@@ -98,12 +99,9 @@ def _backend(api: str | None) -> Iterator:
     """mido's rtmidi backend for `api`, turning a missing package or an API that cannot start into one LiveError."""
     choice = _api_choice(api)
     described = f"MIDI API {choice}" if choice else "the default MIDI API"
-    try:
-        import mido
-
-        backend = mido.Backend("mido.backends.rtmidi", api=APIS.get(choice), load=True)
-    except ImportError:
-        raise LiveError('MIDI needs mido and python-rtmidi: pip install "vjgan[live]"') from None
+    mido = import_package("mido", "MIDI", "mido")
+    import_package("rtmidi", "MIDI", "python-rtmidi")
+    backend = mido.Backend("mido.backends.rtmidi", api=APIS.get(choice), load=True)
     built = [name for name, rtmidi_name in APIS.items() if rtmidi_name in backend.module.get_api_names()]
     if choice is not None and choice not in built:
         raise LiveError(f"{described}: not in this python-rtmidi (it has {', '.join(built)}); choose another with --midi-api")

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from functools import partial
 
 from vjgan.errors import LiveError, VjganError
+from vjgan.live import import_package
 from vjgan.live.params import LiveParams, Param
 
 PREFIX = "/vjgan/"
@@ -42,12 +43,11 @@ RECENT_ADDRESSES = 8  # distinct addresses kept for the status overlay and an OS
 POLL_SECONDS = 0.1  # how often the server looks for a close request: the longest `close` waits
 
 
+OSC_MODULES = ("dispatcher", "osc_packet", "osc_server", "udp_client")
+
+
 def _need_python_osc():
-    try:
-        from pythonosc import dispatcher, osc_packet, osc_server, udp_client
-    except ImportError:
-        raise LiveError('OSC control needs python-osc: pip install "vjgan[live]"') from None
-    return dispatcher, osc_packet, osc_server, udp_client
+    return tuple(import_package(f"pythonosc.{name}", "OSC control", "python-osc") for name in OSC_MODULES)
 
 
 def _printable(line: str) -> str:

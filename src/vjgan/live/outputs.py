@@ -16,18 +16,17 @@ makes one) and do not change it afterwards. The packages are optional (`pip inst
 imported only when an output opens, so `vjgan` starts without them.
 """
 
-import importlib
 import sys
 import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from types import ModuleType
 from typing import Protocol
 
 import numpy as np
 
 from vjgan.errors import LiveError
+from vjgan.live import import_package
 from vjgan.render.video import Scaler as ClipScaler
 from vjgan.render.video import WriterOptions, open_writer
 from vjgan.sizes import check_frame_size
@@ -45,14 +44,6 @@ class Output(Protocol):
     def send(self, frame: np.ndarray) -> None: ...
 
     def close(self) -> None: ...
-
-
-def import_package(module: str, what: str, package: str) -> ModuleType:
-    """`module`, or a `LiveError` naming the install command when it (or the library it loads) is missing."""
-    try:
-        return importlib.import_module(module)
-    except (ImportError, OSError) as error:
-        raise LiveError(f'{what} needs {package} ({error}): pip install "vjgan[live]"') from None
 
 
 def check_canvas(frame: np.ndarray) -> None:

@@ -26,6 +26,7 @@ import numpy as np
 
 from vjgan.errors import LiveError
 from vjgan.files import atomic_path
+from vjgan.live import import_package
 from vjgan.render.layout import BICUBIC_A
 
 FILTERS = ("nearest", "bilinear", "bicubic")
@@ -107,12 +108,8 @@ void main() {
 
 def _gl_modules():
     """glfw and moderngl, or a LiveError saying how to install them."""
-    try:
-        import glfw
-        import moderngl
-    except ImportError as error:  # the package, or glfw's shared library (bundled in its wheels)
-        raise LiveError(f'the live window needs glfw and moderngl ({error}): pip install "vjgan[live]"') from None
-    return glfw, moderngl
+    # (ImportError covers glfw's shared library too, bundled in its wheels)
+    return import_package("glfw", "the live window", "glfw"), import_package("moderngl", "the live window", "moderngl")
 
 
 class _Glfw:
