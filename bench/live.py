@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/live.py RUN                        # CPU: 5-minute steady run, then 2 latency runs
     .venv/bin/python bench/live.py RUN --steady-seconds 60    # quicker
-    python3 bench/live.py --stand-in seed96 --device cuda --fps 60 --headless --sizes 96,256,512   # a GPU
+    python3 bench/live.py --stand-in seed96 --device cuda --fps 60 --headless --sizes 96,128,256   # a GPU
 
 Each figure is a real `vjgan live` process (the command a VJ runs), reading its `--stats` JSON:
 - steady: the window at the output size (under Xvfb + Mesa llvmpipe when there is no display: the GPU's
@@ -155,7 +155,8 @@ def ensure_display_and_sound(args) -> list[subprocess.Popen]:
     if not args.headless and not os.environ.get("DISPLAY"):
         read_end, write_end = os.pipe()
         xvfb = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1920x1080x24", "-nolisten", "tcp", "-noreset"], pass_fds=[write_end]
+            ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1920x1080x24", "-nolisten", "tcp", "-noreset"],
+            pass_fds=[write_end],
         )
         os.close(write_end)
         with os.fdopen(read_end) as number:

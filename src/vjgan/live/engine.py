@@ -17,6 +17,7 @@ import random
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,12 @@ class LiveFrame:
     beat_count: int  # metronome or audio beats so far
 
 
+@lru_cache(maxsize=4096)
+def keyframe(seed: int, index: int, z_dim: int, beat: bool = False) -> torch.Tensor:
+    """A walk keyframe or beat target (`render.latent`), made once: a grid's tiles ask for theirs every frame."""
+    return (beat_target if beat else walk_keyframe)(seed, index, z_dim)
+
+
 class Motion:
     """Where the picture is: a position along the seed's loop (turns), its walk (keyframes) and the beat
     clock (beats), advanced by elapsed time, speed and the music. Pure: no generator, no device."""
@@ -161,8 +168,8 @@ class Motion:
         if values["motion"] == "walk":
             segment = math.floor(self.keyframes)
             local = float(ease_in_out_cubic(torch.tensor(self.keyframes - segment)))
-            start = torch.stack([walk_keyframe(seed, segment, self.z_dim) for seed in seeds])
-            end = torch.stack([walk_keyframe(seed, segment + 1, self.z_dim) for seed in seeds])
+            start = torch.stack([keyframe(seed, segment, self.z_dim) for seed in seeds])
+            end = torch.stack([keyframe(seed, segment + 1, self.z_dim) for seed in seeds])
             path = slerp(start, end, local)
         else:
             turns = self.beats / values["beats_per_loop"] if values["motion"] == "beat" else self.turns
@@ -170,7 +177,7 @@ class Motion:
         since_beat_seconds = now_seconds - self.lean_seconds
         lean = AudioMotion().beat_pulse * values["audio_motion"] * math.exp(-since_beat_seconds / BEAT_PULSE_DECAY_SECONDS)
         if lean > 1e-3:
-            targets = torch.stack([beat_target(seed, self.lean_target, self.z_dim) for seed in seeds])
+            targets = torch.stack([keyframe(seed, self.lean_target, self.z_dim, beat=True) for seed in seeds])
             path = slerp(path, targets, min(lean, 1.0))
         return path.float()
 
