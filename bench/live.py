@@ -80,9 +80,12 @@ def live(args, run: Path, seconds: float, stats: Path, *extra: str, env=None) ->
     return subprocess.Popen(command, env=env or os.environ.copy())
 
 
-def finish(process: subprocess.Popen, stats: Path, timeout: float) -> dict:
+def finish(process: subprocess.Popen, stats: Path, timeout: float, keep: Path | None = None) -> dict:
+    """The live process's statistics once it has ended; `keep` also keeps its per-frame records there."""
     if process.wait(timeout) != 0:
         raise SystemExit(f"vjgan live exited {process.returncode}")
+    if keep is not None:
+        shutil.copy(stats, keep.with_name(f"{keep.stem}-{stats.name}"))
     return json.loads(stats.read_text())
 
 
@@ -221,12 +224,12 @@ def main() -> None:
             process = live(
                 args, run, args.steady_seconds, stats, "--audio", str(track), "--loop-audio", "--play-audio", "no", *effects
             )
-            results["steady"] = finish(process, stats, args.steady_seconds + 120)["summary"]
+            results["steady"] = finish(process, stats, args.steady_seconds + 120, args.out)["summary"]
             print("steady", json.dumps(results["steady"], indent=1), flush=True)
 
         stats = folder / "latency-file.json"
         process = live(args, run, duration, stats, "--audio", str(track), "--play-audio", "no", *effects)
-        document = finish(process, stats, duration + 120)
+        document = finish(process, stats, duration + 120, args.out)
         clicks = (document["audio_start_seconds"] + offsets).tolist()
         results["latency_file"] = {**latencies(document, clicks), "summary": document["summary"]}
         print("latency (file)", json.dumps(results["latency_file"], indent=1), flush=True)

@@ -13,6 +13,7 @@ recording and the outputs still get a frame every tick, so a recording is consta
 """
 
 import json
+import math
 import sys
 import threading
 import time
@@ -153,7 +154,8 @@ class LiveSession:
         self.engine = LiveEngine(runs, config, self.params)
         self.mailbox = Mailbox()
         self.stop_event = threading.Event()
-        self.next_tick_seconds = time.perf_counter()
+        self.next_tick_seconds = time.perf_counter()  # the tick the main loop shows next (clock time)
+        self.tick_moved = threading.Condition()  # notified when it moves on
         self.costs_seconds: deque[float] = deque(maxlen=60)
         self.generator_error: BaseException | None = None
         self.stats = LiveStats(config.fps)
@@ -287,8 +289,8 @@ class LiveSession:
                 frame = self.engine.frame(self.listen())
                 self.costs_seconds.append(frame.finished_seconds - frame.started_seconds)
                 self.mailbox.put(frame)
-                while self.next_tick_seconds <= tick and not self.stop_event.is_set():
-                    self.stop_event.wait(0.0005)  # this tick's frame is made: wait for it to be shown
+                with self.tick_moved:  # this tick's frame is made: wait for it to be shown
+                    self.tick_moved.wait_for(lambda shown=tick: self.next_tick_seconds > shown or self.stop_event.is_set(), timeout=1)
         except BaseException as error:  # surfaced on the main thread, which stops the performance
             self.generator_error = error
             self.stop_event.set()
@@ -309,6 +311,10 @@ class LiveSession:
     def play(self) -> LiveStats:
         self.engine.warm_up()
         period = 1 / self.config.fps
+        # Two busy threads hand the GIL over only every switch interval (5 ms by default): a generator waiting
+        # for it behind the main loop would miss a 60 fps tick; 1 ms keeps that wait under the frame's slack.
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(0.001)
         start = time.perf_counter() + 0.05
         self.next_tick_seconds = start
         generator = threading.Thread(target=self.generate, name="vjgan-live-generator", daemon=True)
@@ -325,7 +331,7 @@ class LiveSession:
                 repeated = frame is None or (shown is not None and frame.index == shown.index)
                 if frame is None:
                     tick += 1
-                    self.next_tick_seconds = start + tick * period
+                    self.move_tick(start + tick * period)
                     continue
                 shown = frame
                 self.show(frame)
@@ -355,19 +361,26 @@ class LiveSession:
                 if behind > 0:  # the main loop itself fell a whole frame behind: those ticks are lost
                     self.stats.skipped += behind
                     tick += behind
-                self.next_tick_seconds = start + tick * period
+                self.move_tick(start + tick * period)
                 if self.finished(shown_at - start):
                     break
         except KeyboardInterrupt:
             self.say("live: stopped")
         finally:
             self.stop_event.set()
+            self.move_tick(math.inf)
             generator.join(5)
+            sys.setswitchinterval(switch_interval)
         if self.generator_error is not None:
             raise self.generator_error
         if self.options.stats_path is not None:
             self.write_stats(Path(self.options.stats_path))
         return self.stats
+
+    def move_tick(self, tick_seconds: float) -> None:
+        with self.tick_moved:
+            self.next_tick_seconds = tick_seconds
+            self.tick_moved.notify_all()
 
     def finished(self, elapsed_seconds: float) -> bool:
         if self.options.seconds is not None and elapsed_seconds >= self.options.seconds:
@@ -441,9 +454,8 @@ class LiveSession:
 
 
 def wait_until(deadline_seconds: float) -> None:
-    """Sleeps to within a millisecond of the deadline, then spins: sleep alone overshoots by up to a few ms."""
-    while True:
-        remaining = deadline_seconds - time.perf_counter()
-        if remaining <= 0:
-            return
-        time.sleep(remaining - 0.001 if remaining > 0.002 else 0)
+    """Sleeps until the deadline. Never spins: a spinning thread takes the GIL back at every turn, and the
+    generator thread, finishing the frame due at that very deadline, would wait behind it."""
+    remaining = deadline_seconds - time.perf_counter()
+    if remaining > 0:
+        time.sleep(remaining)
