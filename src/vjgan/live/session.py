@@ -290,7 +290,7 @@ class LiveSession:
                 self.costs_seconds.append(frame.finished_seconds - frame.started_seconds)
                 self.mailbox.put(frame)
                 with self.tick_moved:  # this tick's frame is made: wait for it to be shown
-                    self.tick_moved.wait_for(lambda shown=tick: self.next_tick_seconds > shown or self.stop_event.is_set(), timeout=1)
+                    self.tick_moved.wait_for(lambda made=tick: self.next_tick_seconds > made or self.stop_event.is_set(), 1)
         except BaseException as error:  # surfaced on the main thread, which stops the performance
             self.generator_error = error
             self.stop_event.set()
