@@ -227,9 +227,13 @@ class LiveEngine:
 
     @torch.no_grad()
     def warm_up(self) -> None:
-        """One forward per run before the clock starts: the first pays one-off costs (kernel selection, caches)."""
-        for renderer in self.renderers:
-            renderer.images(torch.zeros(1, self.z_dim))
+        """A whole frame per run with every effect on, before the clock starts: first uses pay one-off costs
+        (kernel selection, cached grids, the allocator growing) that would otherwise drop the first frames."""
+        values = self.params.values()
+        with torch_threads(self.config.cpu_threads) if self.device.type == "cpu" else nullcontext():
+            for run in range(len(self.renderers)):
+                composed, _ = self.compose(Scene(run, values["seed"], values["layout"]), values, self.clock())
+                to_uint8_hwc(apply_strengths(composed, {name: np.ones(1) for name in EFFECTS}, EffectState()))
 
     def layout_of(self, kind: str) -> Layout:
         layout = Layout(kind)

@@ -73,19 +73,23 @@ class LiveOptions:
 
 
 class Mailbox:
-    """One slot, newest wins: the generator never waits for the display, the display takes the latest."""
+    """Made frames waiting for the tick each was made for: the main loop takes the newest one due and drops
+    older ones (newest wins, never a queue); a frame made early for the next tick waits for it."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._frame: LiveFrame | None = None
+        self._frames: list[tuple[int, LiveFrame]] = []  # (tick, frame), oldest first
 
-    def put(self, frame: LiveFrame) -> None:
+    def put(self, tick: int, frame: LiveFrame) -> None:
         with self._lock:
-            self._frame = frame
+            self._frames = [*self._frames[-2:], (tick, frame)]
 
-    def peek(self) -> LiveFrame | None:
+    def take(self, tick: int) -> LiveFrame | None:
+        """The newest frame made for `tick` or an earlier one (None if there is none)."""
         with self._lock:
-            return self._frame
+            due = [frame for made_for, frame in self._frames if made_for <= tick]
+            self._frames = [(made_for, frame) for made_for, frame in self._frames if made_for > tick]
+        return due[-1] if due else None
 
 
 @dataclass
@@ -154,8 +158,8 @@ class LiveSession:
         self.engine = LiveEngine(runs, config, self.params)
         self.mailbox = Mailbox()
         self.stop_event = threading.Event()
-        self.next_tick_seconds = time.perf_counter()  # the tick the main loop shows next (clock time)
-        self.tick_moved = threading.Condition()  # notified when it moves on
+        self.period = 1 / config.fps  # seconds between ticks
+        self.clock_start = time.perf_counter()  # tick 0, set when the performance starts
         self.costs_seconds: deque[float] = deque(maxlen=60)
         self.generator_error: BaseException | None = None
         self.stats = LiveStats(config.fps)
@@ -275,22 +279,21 @@ class LiveSession:
     # --- the threads -------------------------------------------------------------------------------
 
     def generate(self) -> None:
-        """The generator thread: one frame per tick, started just in time for it."""
+        """The generator thread: a frame for each tick it can make in time, started as late as its recent cost
+        allows, so it shows the freshest audio; it never waits for the display."""
         try:
+            tick = 0
             while not self.stop_event.is_set():
-                cost = np.percentile(self.costs_seconds, COST_PERCENTILE) if self.costs_seconds else 1 / self.config.fps
-                now = time.perf_counter()
-                tick = self.next_tick_seconds
-                while tick - cost - COST_MARGIN_SECONDS < now - 1e-4 and tick < now + 10:
-                    tick += 1 / self.config.fps  # too late for that tick: aim at the next one
-                wait = tick - cost - COST_MARGIN_SECONDS - now
+                cost = np.percentile(self.costs_seconds, COST_PERCENTILE) if self.costs_seconds else self.period
+                lead = cost + COST_MARGIN_SECONDS
+                tick = max(tick, math.ceil((time.perf_counter() + lead - self.clock_start) / self.period))
+                wait = self.clock_start + tick * self.period - lead - time.perf_counter()
                 if wait > 0 and self.stop_event.wait(wait):
                     break
                 frame = self.engine.frame(self.listen())
                 self.costs_seconds.append(frame.finished_seconds - frame.started_seconds)
-                self.mailbox.put(frame)
-                with self.tick_moved:  # this tick's frame is made: wait for it to be shown
-                    self.tick_moved.wait_for(lambda made=tick: self.next_tick_seconds > made or self.stop_event.is_set(), 1)
+                self.mailbox.put(tick, frame)
+                tick += 1
         except BaseException as error:  # surfaced on the main thread, which stops the performance
             self.generator_error = error
             self.stop_event.set()
@@ -310,13 +313,12 @@ class LiveSession:
 
     def play(self) -> LiveStats:
         self.engine.warm_up()
-        period = 1 / self.config.fps
+        period = self.period
         # Two busy threads hand the GIL over only every switch interval (5 ms by default): a generator waiting
         # for it behind the main loop would miss a 60 fps tick; 1 ms keeps that wait under the frame's slack.
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(0.001)
-        start = time.perf_counter() + 0.05
-        self.next_tick_seconds = start
+        start = self.clock_start = time.perf_counter() + 0.05
         generator = threading.Thread(target=self.generate, name="vjgan-live-generator", daemon=True)
         generator.start()
         shown: LiveFrame | None = None
@@ -327,13 +329,12 @@ class LiveSession:
             while not self.stop_event.is_set():
                 tick_seconds = start + tick * period
                 wait_until(tick_seconds)
-                frame = self.mailbox.peek()
-                repeated = frame is None or (shown is not None and frame.index == shown.index)
-                if frame is None:
+                frame = self.mailbox.take(tick)
+                repeated = frame is None
+                if frame is None and shown is None:  # nothing made yet (the first tick after a slow start)
                     tick += 1
-                    self.move_tick(start + tick * period)
                     continue
-                shown = frame
+                shown = frame = frame or shown
                 self.show(frame)
                 shown_at = time.perf_counter()
                 self.stats.ticks += 1
@@ -361,14 +362,12 @@ class LiveSession:
                 if behind > 0:  # the main loop itself fell a whole frame behind: those ticks are lost
                     self.stats.skipped += behind
                     tick += behind
-                self.move_tick(start + tick * period)
                 if self.finished(shown_at - start):
                     break
         except KeyboardInterrupt:
             self.say("live: stopped")
         finally:
             self.stop_event.set()
-            self.move_tick(math.inf)
             generator.join(5)
             sys.setswitchinterval(switch_interval)
         if self.generator_error is not None:
@@ -376,11 +375,6 @@ class LiveSession:
         if self.options.stats_path is not None:
             self.write_stats(Path(self.options.stats_path))
         return self.stats
-
-    def move_tick(self, tick_seconds: float) -> None:
-        with self.tick_moved:
-            self.next_tick_seconds = tick_seconds
-            self.tick_moved.notify_all()
 
     def finished(self, elapsed_seconds: float) -> bool:
         if self.options.seconds is not None and elapsed_seconds >= self.options.seconds:
