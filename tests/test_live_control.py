@@ -149,8 +149,8 @@ def test_bad_osc_messages_are_one_line_each_and_serving_goes_on():
             "osc: /vjgan/speed: needs a value <float 0..8>",
             "osc: /vjgan/speed: takes one value, got 2",
             "osc: /vjgan/speed/fraction: takes one number 0..1, got 'half'",
-            "osc: /elsewhere/fader1: unknown address; see `vjgan live --list-osc`",
-            "osc: /vjgan/midi/learn: unknown address; see `vjgan live --list-osc`",
+            "osc: /elsewhere/fader1: unknown address; see `vjgan live --list-params`",
+            "osc: /vjgan/midi/learn: unknown address; see `vjgan live --list-params`",
             "osc: /vjgan/sped/fraction: unknown parameter 'sped' (did you mean speed?)",
             "osc: /vjgan/preset/load: gone.toml: no such preset",
             "osc: /vjgan/preset/load: TypeError: test_bad_osc_messages_are_one_line_each_and_serving_goes_on.<locals>.load() "

@@ -29,6 +29,7 @@ PARAM_FLAGS = {
 
 def register(parser) -> None:
     from vjgan.live.engine import LiveConfig
+    from vjgan.live.midi import APIS as MIDI_APIS
     from vjgan.live.params import PARAMS
     from vjgan.live.session import LiveOptions
 
@@ -85,7 +86,7 @@ def register(parser) -> None:
     control.add_argument("--osc-host", metavar="ADDRESS", help=f"listen on this address (default {options.osc_host}: all)")
     control.add_argument("--osc-send", metavar="HOST:PORT", help="send /vjgan/beat, /vjgan/onset, /vjgan/loop pulses here")
     control.add_argument("--midi", dest="midi_port", metavar="NAME|INDEX", help="MIDI input (see --list-midi)")
-    control.add_argument("--midi-api", choices=("jack",), help="rtmidi API (default: the platform's own)")
+    control.add_argument("--midi-api", choices=tuple(MIDI_APIS), help="rtmidi API (default: the platform's own)")
     control.add_argument("--preset", type=Path, metavar="FILE", help="TOML preset loaded at the start; key p saves it")
     control.add_argument("--status", action="store_true", default=None, help="show the status (window overlay or terminal)")
 

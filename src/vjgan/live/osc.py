@@ -1,6 +1,6 @@
 """OSC control: every live parameter addressable over UDP, and pulses sent out on beats, onsets and loops.
 
-Addresses received on `--osc-port` (`vjgan live --list-osc` prints each with its range):
+Addresses received on `--osc-port` (`vjgan live --list-params` prints each with its range):
 
     /vjgan/<param> <value>           set a parameter: a float, an int, a bool (T/F, 0/1, "on"/"off"), a choice by
                                      name ("grid") or index; a value past the range is clamped, never refused
@@ -66,7 +66,7 @@ def _value_range(spec: Param) -> str:
 
 
 def address_list(params: LiveParams, handlers: dict[str, Callable] | None = None) -> list[str]:
-    """Every address received, one line each with its range and meaning (`vjgan live --list-osc`); an app
+    """Every address received, one line each with its range and meaning (`vjgan live --list-params`); an app
     address is described by the first line of its handler's docstring."""
     lines = [f"{PREFIX}{name} <{_value_range(spec)}>: {spec.doc}" for name, spec in params.specs.items()]
     lines.append(f"{PREFIX}<param>/fraction <0..1>: any parameter above, from a controller position across its range")
@@ -204,7 +204,7 @@ class OscControl:
         if address.startswith(PREFIX) and tail in ("", "fraction") and name not in self.params.specs:
             close = difflib.get_close_matches(name, self.params.specs, n=1)
             raise LiveError(f"unknown parameter {name!r}" + (f" (did you mean {close[0]}?)" if close else ""))
-        raise LiveError("unknown address; see `vjgan live --list-osc`")
+        raise LiveError("unknown address; see `vjgan live --list-params`")
 
     def _report(self, line: str) -> None:
         self._on_message(_printable(line))
