@@ -16,6 +16,6 @@ export PYTHONPATH="$PWD/src:/tmp/site" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$OUT/gpu.txt"
 python3 -c "import os, torch; print('torch', torch.__version__, torch.cuda.get_device_name(), 'cores', os.cpu_count())" 2>&1 | tee -a "$OUT/gpu.txt"
 timeout 500 python3 bench/live.py --stand-in seed96 --device cuda --fps 60 --size 1920x1080 --headless \
-    --steady-seconds 60 --clicks 100 --no-loopback --sizes 96,128,192,256 --sweep-seconds 15 \
+    --steady-seconds 60 --clicks 100 --no-loopback --sizes 96,128,192,256 --sweep-seconds 10 \
     --out "$OUT/live.json" 2>&1 | tee "$OUT/live.txt"
 echo "== exit ${PIPESTATUS[0]}"

@@ -121,21 +121,20 @@ def latencies(document: dict, click_times: list[float]) -> dict:
     }
 
 
-def play_into_sink(path: Path, started: threading.Event, click_offsets: np.ndarray, out: list) -> None:
-    """Plays `path` into the default output (the null sink); appends each click's clock time (from the DAC time
-    PortAudio reports for the first block) to `out`."""
+def play_into_sink(path: Path, n_clicks: int) -> list[float]:
+    """Plays `path` into the default output (the null sink) while recording the sink's monitor, as the live
+    process does; returns the clock time each click reached the monitor: the moment the sound is at a sound
+    card's input, which is where vjgan's latency starts (the player's own buffering, ~0.1 s through
+    PulseAudio, is the sender's, as a mixer's would be)."""
     import sounddevice
 
     samples, rate = soundfile.read(path, dtype="float32")
     position = 0
-    first_dac: list[float] = []
+    arrivals: list[float] = []
+    last_arrival = -1.0
 
-    def callback(outdata, frames, time_info, status):
+    def play(outdata, frames, time_info, status):
         nonlocal position
-        if not first_dac:
-            # PortAudio's stream clock and perf_counter are both CLOCK_MONOTONIC-based here; map through the
-            # callback's current time to be safe.
-            first_dac.append(time.perf_counter() + (time_info.outputBufferDacTime - time_info.currentTime))
         chunk = samples[position : position + frames]
         outdata[: len(chunk), 0] = chunk
         outdata[len(chunk) :, 0] = 0
@@ -143,13 +142,28 @@ def play_into_sink(path: Path, started: threading.Event, click_offsets: np.ndarr
         if position >= len(samples):
             raise sounddevice.CallbackStop
 
+    def listen(indata, frames, time_info, status):
+        nonlocal last_arrival
+        now = time.perf_counter()
+        # the block's first sample reached the input at its ADC time; never later than it was delivered
+        adc = now + (time_info.inputBufferAdcTime - time_info.currentTime) if time_info.inputBufferAdcTime > 0 else now
+        first_sample_seconds = min(adc, now - frames / rate)
+        loud = np.flatnonzero(np.abs(indata[:, 0]) > 0.2)
+        for index in loud:
+            arrival = first_sample_seconds + index / rate
+            if arrival - last_arrival > 0.2:  # a click, not the rest of the one before
+                arrivals.append(arrival)
+                last_arrival = arrival
+
     done = threading.Event()
-    with sounddevice.OutputStream(
-        device="pulse", channels=1, samplerate=rate, callback=callback, finished_callback=done.set, latency="low"
-    ):
-        started.set()
-        done.wait(len(samples) / rate + 5)
-    out.extend((first_dac[0] + click_offsets).tolist())
+    with sounddevice.InputStream(device="pulse", channels=1, samplerate=rate, blocksize=256, callback=listen, latency="low"):
+        time.sleep(2.0)  # PulseAudio's idle sink wakes up
+        with sounddevice.OutputStream(device="pulse", channels=1, samplerate=rate, callback=play, finished_callback=done.set):
+            done.wait(len(samples) / rate + 5)
+        time.sleep(0.5)
+    if len(arrivals) != n_clicks:
+        print(f"warning: the monitor heard {len(arrivals)} of {n_clicks} clicks", flush=True)
+    return arrivals
 
 
 def ensure_display_and_sound(args) -> list[subprocess.Popen]:
@@ -236,10 +250,9 @@ def main() -> None:
 
         if args.loopback:
             stats = folder / "latency-loopback.json"
-            process = live(args, run, duration + 4, stats, "--audio-in", "pulse", *effects)
+            process = live(args, run, duration + 8, stats, "--audio-in", "pulse", *effects)
             time.sleep(3.0)  # the live process is up and listening
-            clicks: list[float] = []
-            play_into_sink(track, threading.Event(), offsets, clicks)
+            clicks = play_into_sink(track, len(offsets))
             document = finish(process, stats, duration + 120)
             results["latency_loopback"] = {**latencies(document, clicks), "summary": document["summary"]}
             print("latency (loopback)", json.dumps(results["latency_loopback"], indent=1), flush=True)

@@ -74,19 +74,21 @@ class LiveOptions:
 
 class Mailbox:
     """Made frames waiting for the tick each was made for: the main loop takes the newest one due and drops
-    older ones (newest wins, never a queue); a frame made early for the next tick waits for it."""
+    older ones (newest wins, never a queue); a frame made early for a later tick waits for it."""
 
     def __init__(self):
-        self._lock = threading.Lock()
+        self._ready = threading.Condition()
         self._frames: list[tuple[int, LiveFrame]] = []  # (tick, frame), oldest first
 
     def put(self, tick: int, frame: LiveFrame) -> None:
-        with self._lock:
+        with self._ready:
             self._frames = [*self._frames[-2:], (tick, frame)]
+            self._ready.notify_all()
 
-    def take(self, tick: int) -> LiveFrame | None:
-        """The newest frame made for `tick` or an earlier one (None if there is none)."""
-        with self._lock:
+    def take(self, tick: int, timeout_seconds: float = 0.0) -> LiveFrame | None:
+        """The newest frame made for `tick` or an earlier one, waiting up to `timeout_seconds` for one to be put."""
+        with self._ready:
+            self._ready.wait_for(lambda: any(made_for <= tick for made_for, _ in self._frames), max(0.0, timeout_seconds))
             due = [frame for made_for, frame in self._frames if made_for <= tick]
             self._frames = [(made_for, frame) for made_for, frame in self._frames if made_for > tick]
         return due[-1] if due else None
@@ -215,6 +217,10 @@ class LiveSession:
                     on_key=self.on_key,
                 )
             )
+        if self.window is not None and self.window.software_renderer and self.config.filter == "bicubic":
+            # The canvas is already resampled bicubically (canvas_oversample pixels per sample pixel); drawn by
+            # the CPU, a bicubic window costs a core at 1080p where bilinear costs half, for a look within a level.
+            self.window.filter = "bilinear"
         self.outputs = self.open_outputs(stack) + self.sinks
 
     def open_outputs(self, stack: ExitStack) -> list:
@@ -315,7 +321,7 @@ class LiveSession:
         self.engine.warm_up()
         period = self.period
         # Two busy threads hand the GIL over only every switch interval (5 ms by default): a generator waiting
-        # for it behind the main loop would miss a 60 fps tick; 1 ms keeps that wait under the frame's slack.
+        # for it behind the main loop (drawing, sending) would miss a 60 fps tick; 1 ms keeps that wait short.
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(0.001)
         start = self.clock_start = time.perf_counter() + 0.05
@@ -327,9 +333,10 @@ class LiveSession:
         tick = 0
         try:
             while not self.stop_event.is_set():
-                tick_seconds = start + tick * period
-                wait_until(tick_seconds)
-                frame = self.mailbox.take(tick)
+                # A frame is shown as soon as it is made (its tick is when it is due at the latest): waiting for
+                # the tick would add the generator's safety margin to every frame's latency. Frames are made
+                # one a tick, so they still come a tick apart; a display with vsync evens them out further.
+                frame = self.mailbox.take(tick, start + tick * period - time.perf_counter())
                 repeated = frame is None
                 if frame is None and shown is None:  # nothing made yet (the first tick after a slow start)
                     tick += 1
@@ -445,11 +452,3 @@ class LiveSession:
             "audio_events": [event.__dict__ for event in self.audio.events_since(0)] if self.audio is not None else [],
         }
         write_atomic(path, json.dumps(document), "live statistics")
-
-
-def wait_until(deadline_seconds: float) -> None:
-    """Sleeps until the deadline. Never spins: a spinning thread takes the GIL back at every turn, and the
-    generator thread, finishing the frame due at that very deadline, would wait behind it."""
-    remaining = deadline_seconds - time.perf_counter()
-    if remaining > 0:
-        time.sleep(remaining)

@@ -245,6 +245,12 @@ class LiveWindow:
         self._quads: dict[tuple[str, int], object] = {}  # by (filter, taps per axis): the shader and its quad
 
     @property
+    def software_renderer(self) -> bool:
+        """True when OpenGL is drawn by the CPU (Mesa's llvmpipe or softpipe: no GPU, or a virtual display)."""
+        renderer = self._ctx.info.get("GL_RENDERER", "").lower()
+        return any(name in renderer for name in ("llvmpipe", "softpipe", "swrast", "software"))
+
+    @property
     def filter(self) -> str:
         """The upscaling filter, one of FILTERS; may change between frames."""
         return self._filter
