@@ -166,6 +166,32 @@ def play_into_sink(path: Path, n_clicks: int) -> list[float]:
     return arrivals
 
 
+def screenshot(run: Path, path: Path, folder: Path, seconds: float = 4.0) -> Path:
+    """The README's picture of the window: a performance's canvas and status after `seconds` of music."""
+    from vjgan.live.engine import LiveConfig, with_effects_reacting
+    from vjgan.live.params import LiveParams
+    from vjgan.live.session import LiveOptions, LiveSession
+    from vjgan.live.window import save_screenshot
+    from vjgan.render.music import synth_music
+
+    track = synth_music(folder / "music.wav", seconds=seconds + 2)
+    kept: dict = {}
+
+    class Grab:
+        def send(self, frame):
+            if "frame" not in kept and time.perf_counter() - started >= seconds:
+                kept.update(frame=frame.copy(), overlay=session.status_lines())
+
+    params = LiveParams()
+    params.update({"layout": "grid", "status": True})
+    with_effects_reacting(params, ("zoom", "glitch", "rgb_split", "flash"))
+    options = LiveOptions(audio_file=track, play_audio="no", headless=True, seconds=seconds + 0.5)
+    session = LiveSession([run], LiveConfig(frame_size_wh=(1280, 720)), options, params, sinks=[Grab()])
+    started = time.perf_counter()
+    session.run()
+    return save_screenshot(path, kept["frame"], kept["overlay"], size_wh=(1280, 720))
+
+
 def ensure_display_and_sound(args) -> list[subprocess.Popen]:
     """An X display (Xvfb) and a PulseAudio null sink of our own where none is running."""
     started = []
@@ -216,6 +242,7 @@ def main() -> None:
     parser.add_argument("--sizes", help="comma-separated model sizes for the largest-model sweep (modern preset)")
     parser.add_argument("--sweep-seconds", type=float, default=20.0)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--screenshot", type=Path, metavar="PNG", help="only make the README's picture of the window from RUN")
     args = parser.parse_args()
     services = ensure_display_and_sound(args)
     folder = Path(tempfile.mkdtemp(prefix="vjgan-bench-live-"))
@@ -227,6 +254,9 @@ def main() -> None:
         "window": "headless" if args.headless else f"window {args.size} ({os.environ.get('DISPLAY')})",
     }
     try:
+        if args.screenshot:
+            print("wrote", screenshot(args.run, args.screenshot, folder))
+            return
         run = args.run or stand_in_run(folder / "run", args.stand_in or "seed96", 96)
         track = folder / "clicks.wav"
         offsets = click_track(track, args.clicks)
