@@ -1,11 +1,13 @@
 """A whole performance: a real trained run, real audio files played on the clock, a real window under Xvfb,
 real OSC over loopback, a real recording; bad input gives one line."""
 
+import json
 import socket
 import time
 
 import av
 import numpy as np
+import pytest
 import soundfile
 from faults import assert_one_line_error, fork_vjgan, run_vjgan
 from services import x_display  # noqa: F401
@@ -154,3 +156,28 @@ def test_bad_input_is_one_line(tiny_run, tmp_path):
     (tmp_path / "bad.toml").write_text("speed = [")
     assert_one_line_error(fork_vjgan("live", tiny_run, "--headless", "--preset", tmp_path / "bad.toml"), "bad.toml")
     assert_one_line_error(fork_vjgan("live", tiny_run, "--headless", "--audio", tmp_path / "none.wav"), "none.wav")
+
+
+def test_a_preset_loads_flags_win_over_it_and_osc_saves_it(tiny_run, tmp_path):
+    from vjgan.live.presets import Preset, load_preset, save_preset
+
+    preset = save_preset(tmp_path / "show.toml", Preset({"speed": 2.5, "layout": "grid"}, []))
+    stats = tmp_path / "stats.json"
+    args = ("live", tiny_run, "--headless", "--seconds", "0.5", "--preset", preset, "--layout", "wall", "--stats", stats)
+    assert fork_vjgan(*args).returncode == 0
+    values = json.loads(stats.read_text())["params"]
+    assert (values["speed"], values["layout"]) == (2.5, "wall")
+
+    port = free_udp_port()
+    saved = tmp_path / "saved.toml"
+
+    def save_over_osc(frames, frame):
+        if len(frames.pixels) == 3:
+            from pythonosc.udp_client import SimpleUDPClient
+
+            client = SimpleUDPClient("127.0.0.1", port)
+            client.send_message("/vjgan/truncation", 0.7)
+            client.send_message("/vjgan/preset/save", str(saved))
+
+    session([tiny_run], [Frames(save_over_osc)], osc_port=port, osc_host="127.0.0.1", seconds=0.5).run()
+    assert load_preset(saved).values["truncation"] == pytest.approx(0.7)

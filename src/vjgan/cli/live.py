@@ -117,13 +117,13 @@ def run(args) -> int:
 
     config = from_flags(LiveConfig(), args)
     options = from_flags(LiveOptions(on_message=say), args)
-    params = LiveParams(n_runs=len(args.runs))
-    params.update({name: getattr(args, name) for name in PARAM_FLAGS if getattr(args, name) is not None})
+    session = LiveSession(args.runs, config, options, LiveParams(n_runs=len(args.runs)))  # loads --preset
+    # flags given win over the preset's values
+    session.params.update({name: getattr(args, name) for name in PARAM_FLAGS if getattr(args, name) is not None})
     if args.effects is not None:
-        with_effects_reacting(params, args.effects)
+        with_effects_reacting(session.params, args.effects)
     if args.status:
-        params.set("status", True)
-    session = LiveSession(args.runs, config, options, params)
+        session.params.set("status", True)
     stats = session.run().summary()
     say(
         f"live: {stats['ticks']} frames at {stats['fps_shown']:.1f} fps (target {stats['fps_target']:g}), "

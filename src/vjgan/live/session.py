@@ -447,6 +447,7 @@ class LiveSession:
         document = {
             "summary": self.stats.summary(),
             "canvas_size_wh": list(self.engine.canvas_size_wh),
+            "params": self.params.values(),  # as they were at the end
             "frames": [record.__dict__ for record in self.stats.records],
             "audio_start_seconds": getattr(self.audio, "start_seconds", None),
             "audio_events": [event.__dict__ for event in self.audio.events_since(0)] if self.audio is not None else [],
