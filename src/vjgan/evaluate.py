@@ -183,7 +183,7 @@ def evaluate_run(
         run.recognise_store(Path(data))
         store = FrameStore.open(Path(data))
     if store is None:
-        recorded = Path(run.read_config().store)
+        recorded = Path(run.read_config().stores[0])  # a run of several stores: measured against the first
         try:
             store = FrameStore.open(recorded)
         except StoreError as error:

@@ -1,10 +1,10 @@
-"""`vjgan generate RUN --count N --seconds S` (or `--bpm B --bars K`): many seamless loops in one batched pass,
+"""`vjgan generate RUN [RUN ...] --count N --seconds S` (or `--bpm B --bars K`): many seamless loops in one batched pass,
 and a contact sheet."""
 
 from pathlib import Path
 
 from vjgan.cli.options import from_flags
-from vjgan.cli.render import add_beat_options, add_output_options, beat_options, render_config
+from vjgan.cli.render import add_beat_options, add_output_options, add_run_argument, beat_options, each_run, render_config
 from vjgan.console import console
 from vjgan.render.clips import GenerateOptions, generate
 
@@ -15,7 +15,7 @@ def register(parser) -> None:
         "plus contact_sheet.png of their first frames. Loop k is the clip `vjgan render loop --seed SEED+k` makes. "
         "With --bpm (or --audio) every loop lasts the same whole bars and kicks on the same beats, ready to trigger in time."
     )
-    parser.add_argument("run_dir", type=Path, metavar="RUN", help="run directory made by vjgan train")
+    add_run_argument(parser)
     parser.add_argument("--count", type=int, metavar="N", help=f"loops to make (default {GenerateOptions.count})")
     parser.add_argument("--seconds", type=float, help=f"length of each loop (default {GenerateOptions.seconds:g})")
     parser.add_argument(
@@ -34,6 +34,9 @@ def register(parser) -> None:
 def run(args) -> int:
     config = render_config(args)
     options = from_flags(GenerateOptions(), args, beat=beat_options(args, config))
-    paths = generate(args.run_dir, config, options, args.checkpoint, args.out)
-    console.print(f"wrote {len(paths)} loops and contact_sheet.png to {paths[0].parent}", markup=False)
-    return 0
+
+    def generate_one(run_dir: Path) -> None:
+        paths = generate(run_dir, config, options, args.checkpoint, args.out)
+        console.print(f"wrote {len(paths)} loops and contact_sheet.png to {paths[0].parent}", markup=False)
+
+    return each_run(args, generate_one)

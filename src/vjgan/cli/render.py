@@ -1,11 +1,13 @@
 """`vjgan render progress|loop|walk|audio RUN`: VJ clips from a trained run."""
 
+from collections.abc import Callable
 from pathlib import Path
 
+from vjgan.cli import print_line
 from vjgan.cli.options import from_flags
 from vjgan.console import console
 from vjgan.device import DEVICES, PRECISIONS
-from vjgan.errors import RenderError
+from vjgan.errors import RenderError, VjganError
 from vjgan.render import clips
 from vjgan.render.effects import EFFECTS, MAX_INTENSITY, parse_effects
 from vjgan.render.latent import EASINGS
@@ -67,7 +69,7 @@ def register(parser) -> None:
 
 def add_kind(kinds, name: str, help: str, latent: bool = False):
     parser = kinds.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
-    parser.add_argument("run_dir", type=Path, metavar="RUN", help="run directory made by vjgan train")
+    add_run_argument(parser)
     stem = f"{name}-SEED" if latent else name
     parser.add_argument(
         "--out",
@@ -76,6 +78,29 @@ def add_kind(kinds, name: str, help: str, latent: bool = False):
     )
     add_output_options(parser, latent)
     return parser
+
+
+def add_run_argument(parser) -> None:
+    parser.add_argument(
+        "run_dirs", type=Path, nargs="+", metavar="RUN", help="run directory made by vjgan train; several (runs/*) in turn"
+    )
+
+
+def each_run(args, render_one: Callable[[Path], object]) -> int:
+    """`render_one(run_dir)` for every run given, in turn (`vjgan render loop runs/*`): a run that fails is one
+    line and the others go on; the exit code is 1 when any failed."""
+    if args.out is not None and len(args.run_dirs) > 1:
+        raise RenderError(f"{args.out}: --out names one output; with several runs leave it out (each writes into RUN/clips/)")
+    failed = 0
+    for run_dir in args.run_dirs:
+        try:
+            render_one(run_dir)
+        except VjganError as error:
+            print_line(f"vjgan: error: {error}", style="red")
+            failed += 1
+    if failed and len(args.run_dirs) > 1:
+        print_line(f"vjgan: {failed} of {len(args.run_dirs)} runs failed", style="red")
+    return 1 if failed else 0
 
 
 def add_output_options(parser, latent: bool) -> None:
@@ -183,20 +208,25 @@ def report(path: Path) -> int:
 
 def run_progress(args) -> int:
     options = from_flags(clips.ProgressOptions(), args)
-    return report(clips.render_progress(args.run_dir, render_config(args), options, args.out))
+    return each_run(args, lambda run_dir: report(clips.render_progress(run_dir, render_config(args), options, args.out)))
 
 
 def run_loop(args) -> int:
     config = render_config(args)
     options = from_flags(clips.LoopOptions(), args, beat=beat_options(args, config))
-    return report(clips.render_loop(args.run_dir, config, options, args.checkpoint, args.out))
+    return each_run(args, lambda run_dir: report(clips.render_loop(run_dir, config, options, args.checkpoint, args.out)))
 
 
 def run_walk(args) -> int:
     options = from_flags(clips.WalkOptions(), args)
-    return report(clips.render_walk(args.run_dir, render_config(args), options, args.checkpoint, args.out))
+    return each_run(
+        args, lambda run_dir: report(clips.render_walk(run_dir, render_config(args), options, args.checkpoint, args.out))
+    )
 
 
 def run_audio(args) -> int:
     options = from_flags(clips.AudioOptions(), args)
-    return report(clips.render_audio(args.run_dir, args.audio, render_config(args), options, args.checkpoint, args.out))
+    return each_run(
+        args,
+        lambda run_dir: report(clips.render_audio(run_dir, args.audio, render_config(args), options, args.checkpoint, args.out)),
+    )

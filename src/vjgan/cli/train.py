@@ -1,13 +1,16 @@
-"""`vjgan train DATA_DIR/<genre> --run RUNS_DIR/<name>`: train a DCGAN on one genre's frame store."""
+"""`vjgan train DATA_DIR/<genre> [DATA_DIR/<genre> ...] --run RUNS_DIR/<name>`: train a DCGAN on one genre's
+frame store (or several as one pool); `vjgan train DATA_DIR --runs RUNS_DIR`: a run per genre store."""
 
 import argparse
 from pathlib import Path
+
+from rich.table import Table
 
 from vjgan.cli.options import argument_type, from_flags
 from vjgan.console import console
 from vjgan.device import DEVICES, PRECISIONS
 from vjgan.errors import StoreError, VjganError
-from vjgan.footage.store import FrameStore
+from vjgan.footage.store import open_stores
 from vjgan.model.networks import ModelConfig
 from vjgan.sizes import parse_full_size_hw
 from vjgan.train.config import BALANCES, PRESETS, preset, with_epochs
@@ -15,11 +18,18 @@ from vjgan.train.config import BALANCES, PRESETS, preset, with_epochs
 
 def register(parser) -> None:
     parser.description = (
-        "Train a DCGAN on one genre's frame store. The run directory gets config.toml, log.jsonl, "
-        "checkpoints/, snapshots/ (the fixed noise bank rendered as training goes), preview.png and loss.png. "
-        "Re-running the same command resumes; under torchrun it trains data-parallel."
+        "Train a DCGAN on one genre's frame store, or on several stores of one size as one pool of frames. "
+        "The run directory gets config.toml, log.jsonl, checkpoints/, snapshots/ (the fixed noise bank rendered as "
+        "training goes), preview.png and loss.png. Re-running the same command resumes; under torchrun it trains "
+        "data-parallel. With --runs, DATA_DIR's every genre store trains into a run of its own, one after the other."
     )
-    parser.add_argument("store", nargs="?", type=str, metavar="DATA_DIR/GENRE", help="frame store made by vjgan ingest")
+    parser.add_argument(
+        "stores",
+        nargs="*",
+        type=str,
+        metavar="DATA_DIR/GENRE",
+        help="frame store made by vjgan ingest; several train as one; with --runs, the folder of genre stores",
+    )
     parser.add_argument(
         "--run",
         "--run-dir",
@@ -27,6 +37,19 @@ def register(parser) -> None:
         type=Path,
         metavar="RUNS_DIR/NAME",
         help="run directory (created, or resumed); under torchrun write --run-dir (torchrun reads --run as its --run-path)",
+    )
+    parser.add_argument(
+        "--runs",
+        dest="runs_dir",
+        type=Path,
+        metavar="RUNS_DIR",
+        help="train a run per genre store of DATA_DIR into RUNS_DIR/<genre>",
+    )
+    parser.add_argument(
+        "--minutes-per-genre",
+        type=float,
+        metavar="M",
+        help="with --runs: each genre's time this session (default: its whole schedule)",
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None, help="base settings (default: seed96)")
 
@@ -93,30 +116,36 @@ def register(parser) -> None:
     parser.set_defaults(run=run)
 
 
-def resolve_config(args):
+def resolve_config(args, stores: list[str]):
+    """The run's config from the flags, learning from `stores` (none for a dry run)."""
     config = preset(args.preset or "seed96")
     if args.images_per_epoch is not None and args.epochs is None:
         raise VjganError("--images-per-epoch: give --epochs too (the schedule is epochs x images per epoch)")
     if args.epochs is not None:
         config = with_epochs(config, args.epochs, args.images_per_epoch)
-    return from_flags(config, args, model_size_px=args.model_size_px or store_size_px(args.store))
+    store = stores[0] if len(stores) == 1 else tuple(stores) or None
+    return from_flags(config, args, store=store, model_size_px=args.model_size_px or store_size_px(stores))
 
 
-def store_size_px(store: str | None) -> tuple[int, int] | None:
-    """The frame size of the store a model learns from, when --size is not given: it makes frames of that shape."""
-    if store is None:
+def store_size_px(stores: list[str]) -> tuple[int, int] | None:
+    """The frame size of the stores a model learns from, when --size is not given: it makes frames of that shape."""
+    if not stores:
         return None
-    size_px = FrameStore.open(store).size_px
+    size_px = open_stores(stores)[0].size_px  # refuses stores of different sizes
     try:
         return ModelConfig(size_px=size_px).size_px
     except VjganError as error:
-        raise StoreError(f"{store}: {error}; ingest again at such a size (e.g. --size 96 --aspect 16:9)") from None
+        raise StoreError(f"{stores[0]}: {error}; ingest again at such a size (e.g. --size 96 --aspect 16:9)") from None
 
 
 def run(args) -> int:
     from vjgan.train.loop import dry_run, train
 
-    config = resolve_config(args)
+    if args.runs_dir is not None:
+        return run_genres(args)
+    if args.minutes_per_genre is not None:
+        raise VjganError("--minutes-per-genre: give --runs RUNS_DIR too (it is each genre's time when training every genre)")
+    config = resolve_config(args, [] if args.dry_run else args.stores)
     if args.dry_run:
         result = dry_run(config)
         console.print(
@@ -125,7 +154,7 @@ def run(args) -> int:
             markup=False,
         )
         return 0
-    if args.store is None or args.run_dir is None:
+    if not args.stores or args.run_dir is None:
         raise VjganError("train: give a frame store (DATA_DIR/<genre>) and --run RUNS_DIR/<name> (or --dry-run)")
     result = train(config, args.run_dir, force=args.force, resume_from=args.resume_from)
     if result.finished:
@@ -139,3 +168,38 @@ def run(args) -> int:
             markup=False,
         )
     return 0
+
+
+def run_genres(args) -> int:
+    """`vjgan train DATA_DIR --runs RUNS_DIR`: every genre store's run in turn, then the table."""
+    from vjgan.train.genres import train_genres
+
+    if len(args.stores) != 1 or args.run_dir is not None or args.dry_run:
+        raise VjganError("train --runs RUNS_DIR: give one DATA_DIR (the folder of genre stores) and no --run or --dry-run")
+    results = train_genres(
+        Path(args.stores[0]), args.runs_dir, lambda store: resolve_config(args, [str(store)]), args.minutes_per_genre
+    )
+    table = Table(
+        title=f"{args.stores[0]} -> {args.runs_dir}",
+        caption="SWD x1e3 @ images seen: the newest `vjgan eval RUNS_DIR/<genre>` measured",
+    )
+    for name in ("genre", "images seen", "of", "SWD x1e3", "time spent", "time left"):
+        table.add_column(name, justify="left" if name == "genre" else "right")
+    for result in results:
+        if result.error is not None:
+            table.add_row(result.genre, f"{result.images_seen:,}", "-", "-", "-", "failed: see above")
+            continue
+        swd = "-" if result.swd is None else f"{result.swd[1]:.1f} @ {result.swd[0]:,}"
+        left = "done" if result.images_seen >= result.images_total else duration(result.seconds_left)
+        table.add_row(result.genre, f"{result.images_seen:,}", f"{result.images_total:,}", swd, duration(result.seconds), left)
+    console.print(table)
+    return 1 if any(result.error is not None for result in results) else 0
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds as the table shows them: "1h 02m", "3m 20s"; "-" when not known."""
+    if seconds is None:
+        return "-"
+    minutes, second = divmod(round(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}h {minute:02d}m" if hours else f"{minute}m {second:02d}s"

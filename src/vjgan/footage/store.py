@@ -292,6 +292,20 @@ class FrameStore:
         return out
 
 
+def open_stores(paths) -> tuple[FrameStore, ...]:
+    """Several stores trained on as one pool (`vjgan train DATA/a DATA/b`): they must share a frame size."""
+    stores = tuple(FrameStore.open(Path(path)) for path in paths)
+    first_h, first_w = stores[0].size_px
+    for store in stores[1:]:
+        if store.size_px != stores[0].size_px:
+            height, width = store.size_px
+            raise StoreError(
+                f"{store.path}: frames are {width}x{height} px but {stores[0].path} holds {first_w}x{first_h} px; "
+                "stores trained as one must share a size (ingest again with --size)"
+            )
+    return stores
+
+
 def npy_header(shape: tuple[int, ...]) -> bytes:
     """A .npy (v1.0) header for uint8 `shape`, padded to NPY_HEADER_BYTES like numpy pads its own."""
     text = repr({"descr": "|u1", "fortran_order": False, "shape": tuple(shape)})

@@ -103,9 +103,9 @@ class RunDir:
                     "re-run with the run's settings, use another --run directory, or --force to start it over"
                 )
             else:
-                self.recognise_store(Path(config.store), stored.store)
+                self.recognise_stores(config.stores, stored.stores)
         write_config_toml(config, self.config_path)
-        self._record_store(Path(config.store))
+        self._record_stores(config.stores)
 
     def _check_writable(self) -> None:
         probe = self.path / ".write-test"
@@ -132,19 +132,35 @@ class RunDir:
             for leftover in (partial_path(path), path.with_name(path.name + ".tmp")):
                 leftover.unlink(missing_ok=True)
 
-    def recognise_store(self, store: Path, recorded_path: str | None = None) -> None:
-        """Accept `store` as the run's store (recorded at `recorded_path`, default: config.toml's): at that path,
-        or moved, when its manifest shows the same genre and settings and every source the run trained on
-        (said in one line); a different store is a RunError. Old runs recorded relative paths: they are
-        taken from the working directory, as they always were."""
-        recorded_path = self.read_config().store if recorded_path is None else recorded_path
-        if Path(recorded_path).resolve() != Path(store).resolve():
-            console.print(self._moved_store_line(Path(store), recorded_path), markup=False, soft_wrap=True)
+    def recognise_stores(self, stores: tuple[str, ...], recorded_paths: tuple[str, ...]) -> None:
+        """`recognise_store` for each store of a run trained on several as one, in the order they were given
+        (the order of the frame pool)."""
+        if len(stores) != len(recorded_paths):
+            raise RunError(
+                f"{self.path}: the run was trained on {len(recorded_paths)} store(s) ({', '.join(recorded_paths)}), "
+                f"not {len(stores)}; give the same stores, or train another --run"
+            )
+        for index, (store, recorded_path) in enumerate(zip(stores, recorded_paths, strict=True)):
+            self.recognise_store(Path(store), recorded_path, index)
 
-    def _moved_store_line(self, store: Path, recorded_path: str) -> str:
+    def recognise_store(self, store: Path, recorded_path: str | None = None, index: int = 0) -> None:
+        """Accept `store` as the run's store number `index` (recorded at `recorded_path`, default: config.toml's):
+        at that path, or moved, when its manifest shows the same genre and settings and every source the run
+        trained on (said in one line); a different store is a RunError. Old runs recorded relative paths: they
+        are taken from the working directory, as they always were."""
+        recorded_path = self.read_config().stores[index] if recorded_path is None else recorded_path
+        if Path(recorded_path).resolve() != Path(store).resolve():
+            console.print(self._moved_store_line(Path(store), recorded_path, index), markup=False, soft_wrap=True)
+
+    def _store_records(self) -> list[dict]:
+        """store.json's identities, one per store (a run of one store holds a single object, as it always did)."""
+        records = json.loads(self.store_record_path.read_text())
+        return records if isinstance(records, list) else [records]
+
+    def _moved_store_line(self, store: Path, recorded_path: str, index: int) -> str:
         try:
-            recorded = json.loads(self.store_record_path.read_text())
-        except (OSError, ValueError) as error:
+            recorded = self._store_records()[index]
+        except (OSError, ValueError, IndexError) as error:
             raise RunError(
                 f"{store}: the run {self.path} was trained on the store {recorded_path} and cannot recognise it "
                 f"elsewhere ({self.store_record_path}: {getattr(error, 'strerror', None) or error}); give that store"
@@ -161,16 +177,18 @@ class RunDir:
             )
         return printable(f"{store}: the run's store, moved from {recorded_path} (same genre, settings and sources)")
 
-    def _record_store(self, store: Path) -> None:
-        """store.json: the store's identity, with every source the run has trained on in any session."""
-        identity = store_identity(store)
-        if self.store_record_path.exists():
-            try:
-                earlier = json.loads(self.store_record_path.read_text())["fingerprints"]
-            except (OSError, ValueError, KeyError):
-                earlier = []
-            identity["fingerprints"] = sorted(set(identity["fingerprints"]) | set(earlier))
-        write_atomic(self.store_record_path, json.dumps(identity, indent=1), "the run's store record")
+    def _record_stores(self, stores: tuple[str, ...]) -> None:
+        """store.json: each store's identity, with every source the run has trained on in any session
+        (one object for a run of one store, a list of them for several)."""
+        identities = [store_identity(Path(store)) for store in stores]
+        try:
+            earlier = [record["fingerprints"] for record in self._store_records()]
+        except (OSError, ValueError, KeyError, TypeError):  # none yet, or unreadable: start afresh
+            earlier = []
+        for identity, fingerprints in zip(identities, earlier, strict=False):
+            identity["fingerprints"] = sorted(set(identity["fingerprints"]) | set(fingerprints))
+        record = identities[0] if len(identities) == 1 else identities
+        write_atomic(self.store_record_path, json.dumps(record, indent=1), "the run's store record")
 
     def append_log(self, record: dict) -> None:
         with writing(self.log_path, "the training log"), open(self.log_path, "a") as file:

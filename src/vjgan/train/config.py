@@ -30,7 +30,7 @@ SESSION_FIELDS = ("images_total", "minutes", "precision", "compile", "cuda_graph
 @dataclass(frozen=True)
 class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
-    store: str = ""  # frame store directory (DATA_DIR/<genre>); set per run, recorded resolved (absolute)
+    store: str | tuple[str, ...] = ""  # frame store directory (DATA_DIR/<genre>), or several trained on as one; recorded resolved
     batch_size: int = 100  # images per optimisation step, all ranks together
     lr: float = 2e-4  # Adam learning rate of both networks
     betas: tuple[float, float] = (0.5, 0.999)  # Adam (beta1, beta2)
@@ -55,6 +55,8 @@ class TrainConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        if not isinstance(self.store, str):  # several stores (TOML gives a list)
+            object.__setattr__(self, "store", tuple(str(path) for path in self.store))
         positive = (
             "batch_size",
             "ema_half_life_images",
@@ -82,6 +84,13 @@ class TrainConfig:
         if self.minutes is not None and not self.minutes > 0:
             raise VjganError(f"train setting minutes={self.minutes}: must be more than 0")
         parse_policy(self.augment)
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        """The frame stores whose frames are drawn from as one pool (one, unless `vjgan train DATA/a DATA/b`)."""
+        if isinstance(self.store, str):
+            return (self.store,) if self.store else ()
+        return self.store
 
     def ema_beta(self, images_seen: int) -> float:
         """EMA-G's decay for the step after `images_seen`: its memory halves every `ema_half_life_images`

@@ -26,7 +26,7 @@ import torch
 
 from vjgan.console import console
 from vjgan.errors import OutputError, RunError, StoreError
-from vjgan.footage.store import FrameStore
+from vjgan.footage.store import open_stores
 from vjgan.model.networks import latent_from_gaussian, to_uint8
 from vjgan.run import checkpoint as ckpt
 from vjgan.run.directory import RunDir
@@ -69,7 +69,8 @@ def train(config: TrainConfig, run_dir: Path, *, force: bool = False, resume_fro
     if force and resume_from is not None:
         raise RunError(f"{run_dir}: --force starts the run over and --resume-from continues it; give one of them")
     if config.store:
-        config = dataclasses.replace(config, store=str(Path(config.store).resolve()))
+        resolved = tuple(str(Path(store).resolve()) for store in config.stores)
+        config = dataclasses.replace(config, store=resolved[0] if len(resolved) == 1 else resolved)
     session_start = time.monotonic()
     world = start_world(config.device)
     try:
@@ -186,21 +187,26 @@ def crossed(before: int, after: int, every: int) -> bool:
 
 def load_frames(config: TrainConfig, device: torch.device) -> RealFrames:
     """The whole store as one (N, H, W, 3) uint8 tensor on `device` (100k frames of 96 px are 2.8 GB), and
-    with `balance = "sources"` its sources as (S, 2) int64 [first frame, frames] rows there (else None)."""
+    with `balance = "sources"` its sources as (S, 2) int64 [first frame, frames] rows there (else None).
+    Several stores (`config.stores`) are one pool: their frames one after the other, their sources all listed."""
     if not config.store:
         raise StoreError("no frame store given; pass DATA_DIR/<genre> (made by vjgan ingest)")
-    store = FrameStore.open(Path(config.store))
-    if tuple(store.size_px) != config.model.size_px:
-        store_h, store_w = store.size_px
+    stores = open_stores(config.stores)  # refuses an empty store, and stores of different sizes
+    if tuple(stores[0].size_px) != config.model.size_px:
+        store_h, store_w = stores[0].size_px
         model_h, model_w = config.model.size_px
         raise StoreError(
-            f"{store.path}: frames are {store_w}x{store_h} px but the model makes {model_w}x{model_h} px; "
+            f"{stores[0].path}: frames are {store_w}x{store_h} px but the model makes {model_w}x{model_h} px; "
             f"train with --size {store_w}x{store_h} or ingest again at the model's size"
         )
-    frames = torch.from_numpy(store.all_frames()).to(device)  # FrameStore.open refuses an empty store
+    frames = torch.empty((sum(map(len, stores)), *config.model.size_px, 3), dtype=torch.uint8, device=device)
+    spans, start = [], 0
+    for store in stores:
+        frames[start : start + len(store)] = torch.from_numpy(store.all_frames())
+        spans += [(start + shard.start, shard.frames) for shard in store.shards if shard.frames]
+        start += len(store)
     if config.balance == "frames":
         return RealFrames(frames)
-    spans = [(shard.start, shard.frames) for shard in store.shards if shard.frames]
     return RealFrames(frames, torch.tensor(spans, dtype=torch.int64, device=device))
 
 
