@@ -100,7 +100,15 @@ def test_motion_of_the_generated_frames_peaks_on_the_beats(beat_loops):
 def test_without_kicks_the_bar_loop_is_an_ordinary_seamless_loop(beat_loops):
     frames = beat_loops["plain"]
     motion = cyclic_motion(frames)
-    assert np.median(motion) > 0.3 and motion.max() < 3 * np.median(motion)  # glides, no beat
+    beats = loop_beat_frames(127, 4)
+    on_beats = np.array([motion[[beat - 1, beat, (beat + 1) % len(frames)]].max() for beat in beats])
+    kicked = cyclic_motion(beat_loops["kicks"])
+    kicked_on_beats = np.array([kicked[[beat - 1, beat, (beat + 1) % len(frames)]].max() for beat in beats])
+    assert np.median(motion) > 0.3  # it glides
+    # no beat: the beats' frames move like the others (a window of 3 frames' largest vs single frames), and far
+    # less than the kicked loop's beats (how much the tiny model's picture changes along the curve varies with
+    # where the curve passes, and with the CPU it was trained on, so no fixed ratio to the median holds)
+    assert np.median(on_beats) < 2 * np.median(motion) < np.median(kicked_on_beats)
     assert is_seamless(frames)
 
 

@@ -128,9 +128,10 @@ def test_long_1080p_clip_is_written_in_bounded_memory(tmp_path):
         for start in range(0, n_frames, 5):
             level = np.uint8(start % 256)
             writer.write(np.full((5, height, width, 3), level, np.uint8))  # flat frames: quick to encode
-    # Measured: ~150 MiB of x264 state plus ~25 MiB per frame of chunk size (chunks queued and in flight).
+    # Measured: 150-330 MiB of x264 state (it varies with the machine: 2026-12-04's CPU gave 360 MiB in all)
+    # plus ~25 MiB per frame of chunk size (chunks queued and in flight); a writer holding the clip would grow 1.9 GB.
     growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before_kib) / 1024
-    assert growth_mib < 350, f"peak memory grew by {growth_mib:.0f} MiB"
+    assert growth_mib < 500, f"peak memory grew by {growth_mib:.0f} MiB"
     assert decode(tmp_path / "long.mp4")[1].frames == n_frames
 
 

@@ -28,7 +28,9 @@ class AvEncoder:
         frame_size_wh = scaler.frame_size_wh
         self.partial_path = partial_path_for(path)
         track = open_track(audio_path)
-        container_options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+        container_options = {}
+        if fmt in ("mp4", "mov"):
+            container_options = {"movflags": "+faststart", "movie_timescale": str(movie_timescale(rate))}
         try:
             self.container = av.open(str(self.partial_path), "w", format=fmt, options=container_options)
         except (OSError, av.FFmpegError) as error:
@@ -81,6 +83,14 @@ class AvEncoder:
             frame.time_base = self.stream.codec_context.time_base
             self.container.mux(self.stream.encode(frame))
             self.frames_encoded += 1
+
+
+def movie_timescale(rate: Fraction) -> int:
+    """Ticks per second of an mp4/mov's movie header, in which its edit list (the B-frame delay) is timed: a
+    whole number of ticks per frame, so the clip's duration is exactly frames / fps. FFmpeg's default of 1000
+    rounds it to the millisecond (112 frames at 30 fps read as 3.733 s, not 3.7333), which a player looping
+    the clip honours."""
+    return rate.numerator * (512 if rate.denominator == 1 else 1)
 
 
 def add_video_stream(container, encoder: str, pix_fmt: str, rate: Fraction, frame_size_wh, options: dict, threads: int = 0):
