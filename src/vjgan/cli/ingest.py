@@ -56,6 +56,13 @@ def register(parser) -> None:
         "thumbnails, 0-1): 0.003 drops repeats and holds, 0.01 slow drifts too; reported as kept N of M "
         f"(default {IngestConfig.dedup:g}: keep every frame)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="decode N videos at once, each in a process of its own (up to one per CPU core); the store is the same "
+        f"as with one (default {IngestConfig.jobs})",
+    )
     parser.add_argument("--genre", metavar="NAME", help="ingest FOOTAGE_DIR itself, a flat folder of videos, as genre NAME")
     parser.set_defaults(run=run)
 

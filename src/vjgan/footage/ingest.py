@@ -4,12 +4,30 @@ Each source becomes one shard, decoded, resampled and fitted on the way in, writ
 store. A file that cannot be used is a `Problem` (one line naming it and the reason), never the end
 of the run; a file cut short keeps its frames. Re-running over the same folder skips sources already
 in the store by content fingerprint, so an interrupted or extended ingest just runs again.
+
+With `jobs` > 1, worker processes decode several sources at once (the CPU work: decoding, scaling,
+cropping). Each worker writes its shard with the store's own ShardWriter under a work name,
+`0000-work<k>.npy` in the store folder (k counts tries, so a retry never meets a dead worker's file; no
+real shard is numbered 0000, so the store removes it as an unlisted leftover if the run dies), and hands
+back only the manifest entry. The parent, the one writer, takes results in source order, renames each
+work file to the name `jobs=1` would have given it and lists it in the manifest: the store is byte for
+byte the one a single process makes. Frames never travel between processes (a file's frames can be
+gigabytes); a rename and a manifest rewrite are all the writer does per shard. A worker that dies (a
+decoder crash, a kill) breaks the pool: the files it held are tried again, each in a process of its
+own, so the one that crashes again fails alone and the others are stored. Workers end with the parent.
 """
 
+import dataclasses
 import hashlib
+import itertools
 import math
+import multiprocessing
 import os
+import signal
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +36,11 @@ import av
 
 from vjgan.console import printable
 from vjgan.errors import FootageError, VjganError
-from vjgan.files import portable_name
+from vjgan.files import portable_name, publish, writing
 from vjgan.footage.decode import check_source, open_video, unreadable
 from vjgan.footage.dedup import NearDuplicateFilter
 from vjgan.footage.geometry import CROP_MODES, size_hw
-from vjgan.footage.store import ShardInfo, StoreSettings, StoreWriter, nominal_fps
+from vjgan.footage.store import ShardInfo, ShardWriter, StoreSettings, StoreWriter, nominal_fps
 from vjgan.interrupts import StopSignals
 from vjgan.sizes import format_size
 
@@ -33,6 +51,7 @@ VIDEO_SUFFIXES = frozenset(
 STILL_SUFFIXES = frozenset(".png .jpg .jpeg .webp .bmp .tif .tiff .heic .avif".split())  # refused with a reason
 FINGERPRINT_CHUNK_BYTES = 1 << 20  # bytes read at each of the start, middle and end of a source
 REPORT_EVERY_FRAMES = 16  # frames between listener.frames_written calls (a progress bar redraw each)
+WAIT_SECONDS = 0.1  # how often the parent of decoding workers looks for Ctrl-C while it waits for them
 
 
 @dataclass(frozen=True)
@@ -43,6 +62,7 @@ class IngestConfig:
     fps: float | None = 30.0  # frames per second to resample every source to; None (or 0) keeps each source's frames
     crop: str = "center"  # "center" (cover the size, cut the overflow from the middle) or "full" (squash)
     dedup: float = 0.0  # drop frames closer than this to the last kept one (0-1 thumbnail distance, dedup.py); 0: off
+    jobs: int = 1  # source files decoded at once, each in a worker process; 1: all in this process (not a store setting)
 
     def __post_init__(self):
         object.__setattr__(self, "size_px", size_hw(self.size_px))
@@ -55,6 +75,8 @@ class IngestConfig:
             raise FootageError(f"ingest: --crop {self.crop!r} must be one of {', '.join(CROP_MODES)}")
         if not 0 <= self.dedup < 1:
             raise FootageError(f"ingest: --dedup {self.dedup} must be at least 0 (off) and below 1 (e.g. 0.01)")
+        if not (isinstance(self.jobs, int) and self.jobs >= 1):
+            raise FootageError(f"ingest: --jobs {self.jobs} must be a whole number of at least 1 (files decoded at once)")
 
     @property
     def settings(self) -> StoreSettings:
@@ -166,26 +188,23 @@ def ingest(
         settings = config.settings
         folders = store_folders(Path(footage_dir), list(by_genre))
         writers = {name: stack.enter_context(StoreWriter(Path(data_dir) / folders[name], name, settings)) for name in by_genre}
+        pool = stack.enter_context(DecodePool(config.jobs)) if config.jobs > 1 else None  # stopped before the writers close
         listener.started(sources)
-        for name, genre_sources in by_genre.items():
+        if pool is None:
+            outcomes = (ingest_file(writers[source.genre], source, config, listener, stop) for source in sources)
+        else:  # workers run ahead across genres; outcomes still come in this order
+            outcomes = pool.ingest([(writers[source.genre], source) for source in sources], config, listener, stop)
+        for name, genre_sources in by_genre.items():  # (sources come grouped by genre)
             genre_report = GenreReport(name, writers[name].path, leftovers_removed=writers[name].removed_leftovers)
-            ingest_genre(writers[name], genre_sources, config, listener, genre_report, report.problems, stop)
+            tally(itertools.islice(outcomes, len(genre_sources)), writers[name], listener, genre_report, report.problems)
             report.genres.append(genre_report)
     return report
 
 
-def ingest_genre(
-    writer: StoreWriter,
-    sources: list[Source],
-    config: IngestConfig,
-    listener: IngestListener,
-    report: GenreReport,
-    problems: list[Problem],
-    stop: StopSignals,
-) -> None:
+def tally(outcomes, writer: StoreWriter, listener: IngestListener, report: GenreReport, problems: list[Problem]) -> None:
+    """Count a genre's file outcomes (an iterator doing the work as it is read) into `report`."""
     started = time.perf_counter()
-    for source in sources:
-        outcome = ingest_file(writer, source, config, listener, stop)
+    for outcome in outcomes:
         if outcome.status == "added":
             report.files_added += 1
             report.frames_added += outcome.frames
@@ -207,12 +226,24 @@ def ingest_file(
 ) -> FileOutcome:
     """Add `source` as one shard, skip it when its content is in the store already, or say why it failed."""
     stop.stop_here()
+    checked = checked_fingerprint(writer, source)
+    if isinstance(checked, FileOutcome):
+        return checked
+    return outcome_of(source, lambda: added(source, *add_shard(writer, source, checked, config, listener, stop)))
+
+
+def checked_fingerprint(writer: StoreWriter, source: Source) -> "str | FileOutcome":
+    """The source's fingerprint, or its outcome when it is not a usable file or is in the store already."""
+    fingerprint = outcome_of(source, lambda: usable_fingerprint(source.path))
+    if isinstance(fingerprint, str) and fingerprint in writer.fingerprints:
+        return FileOutcome(source, "skipped")
+    return fingerprint
+
+
+def outcome_of(source: Source, attempt):
+    """`attempt()`, or a failed outcome saying why when the source is at fault (not the store or the disk)."""
     try:
-        check_source(source.path)
-        fingerprint = source_fingerprint(source.path)
-        if fingerprint in writer.fingerprints:
-            return FileOutcome(source, "skipped")
-        info, note = add_shard(writer, source, fingerprint, config, listener, stop)
+        return attempt()
     except FootageError as error:
         return FileOutcome(source, "failed", problem=Problem(source.path, str(error).removeprefix(f"{source.path}: ")))
     except Exception as error:  # a hostile file tripping the decoder in a way nobody foresaw
@@ -220,6 +251,9 @@ def ingest_file(
             raise  # the store or the disk failed, not this source: stop, keeping every committed shard
         reason = f"could not be decoded ({type(error).__name__}: {error})"
         return FileOutcome(source, "failed", problem=Problem(source.path, reason))
+
+
+def added(source: Source, info: ShardInfo, note: str | None) -> FileOutcome:
     problem = Problem(source.path, note, info.frames) if note else None
     return FileOutcome(source, "added", info.frames, problem, info.frames_decoded)
 
@@ -270,6 +304,12 @@ def add_shard(
             shard.discard()
             raise
         return info, video.ending.note
+
+
+def usable_fingerprint(path: Path) -> str:
+    """`source_fingerprint` of a file that passes `check_source` (a `FootageError` saying why not otherwise)."""
+    check_source(path)
+    return source_fingerprint(path)
 
 
 def source_fingerprint(path: Path) -> str:
@@ -368,3 +408,179 @@ def visible_entries(folder: Path) -> list[Path]:
 
 def is_candidate(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_SUFFIXES | STILL_SUFFIXES
+
+
+class DecodePool:
+    """`jobs` worker processes decoding sources into work shards, which the parent lists in source order."""
+
+    def __init__(self, jobs: int):
+        self.jobs = jobs
+        methods = multiprocessing.get_all_start_methods()  # never fork: the parent has threads (fork after threads is unsafe)
+        self.context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        self.stopping = self.context.Event()  # set when the parent stops: workers stop at their next frame
+        self.executor = self.new_executor(jobs)
+        self.alone: set[ProcessPoolExecutor] = set()  # one-worker pools retrying the files of a pool that broke
+        self.tries = 0  # numbers work files, so a retry never meets a dead worker's file
+
+    def new_executor(self, workers: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(workers, mp_context=self.context, initializer=start_worker, initargs=(self.stopping,))
+
+    def __enter__(self) -> "DecodePool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopping.set()
+        for executor in [self.executor, *self.alone]:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def ingest(self, work: list[tuple[StoreWriter, Source]], config: IngestConfig, listener: IngestListener, stop):
+        """Each source's outcome, in order, as `ingest_file` gives it; at most `jobs` files decoding at once."""
+        waiting = list(reversed(work))  # pop() gives the next source and the store it goes to
+        results: dict[Source, tuple[FileOutcome, ShardInfo | None]] = {}  # decoded (or failed), not yet reported
+        running: dict[Future, tuple[StoreWriter, Source, ProcessPoolExecutor]] = {}
+        for writer, source in work:
+            while source not in results:
+                while waiting and len(running) < self.jobs:
+                    self.start(*waiting.pop(), config, running, results)
+                done, _ = wait(running, timeout=WAIT_SECONDS, return_when=FIRST_COMPLETED)
+                stop.stop_here()
+                for future in done:
+                    self.finish(future, config, running, results)
+            yield self.adopt(writer, *results.pop(source), listener)
+
+    def start(self, writer, source, config, running, results, executor: ProcessPoolExecutor | None = None) -> None:
+        """Check `source` here (cheap) and send it to a worker, or record why it needs none."""
+        checked = checked_fingerprint(writer, source)
+        if isinstance(checked, FileOutcome):
+            results[source] = (checked, None)
+            return
+        self.tries += 1
+        work_path = writer.path / f"0000-work{self.tries}.npy"  # an unlisted shard name: a leftover if the run dies
+        job = (decode_to_work_file, source, checked, config, work_path)
+        if executor is None:
+            try:
+                running[self.executor.submit(*job)] = (writer, source, self.executor)
+                return
+            except BrokenProcessPool:  # a worker died while idle (its running files, if any, are retried alone)
+                self.restart()
+            executor = self.executor
+        running[executor.submit(*job)] = (writer, source, executor)
+
+    def restart(self) -> None:
+        self.executor.shutdown(wait=False)
+        self.executor = self.new_executor(self.jobs)
+
+    def finish(self, future: Future, config, running, results) -> None:
+        """Take a worker's result. A worker that died breaks its pool and every file the pool held: each is tried
+        again in a process of its own, where a crash can only be that file's doing."""
+        writer, source, executor = running.pop(future)
+        alone = executor in self.alone
+        if alone:
+            self.alone.remove(executor)
+            executor.shutdown(wait=True)
+        try:
+            results[source] = future.result()
+            return
+        except BrokenProcessPool:
+            pass
+        if alone:  # it crashed a process decoding it alone: the file is the cause
+            reason = "crashed the process decoding it, twice (a decoder fault); nothing was kept from it"
+            results[source] = (FileOutcome(source, "failed", problem=Problem(source.path, reason)), None)
+            return
+        if executor is self.executor:  # the first of its files to come back broken (the others follow here too)
+            self.restart()
+        self.start_alone(writer, source, config, running, results)
+
+    def start_alone(self, writer, source, config, running, results) -> None:
+        executor = self.new_executor(1)
+        self.alone.add(executor)
+        self.start(writer, source, config, running, results, executor)
+
+    def adopt(self, writer: StoreWriter, outcome: FileOutcome, info: ShardInfo | None, listener: IngestListener) -> FileOutcome:
+        """List a worker's shard in the store under the name `ingest_file` would have given it."""
+        if info is None:
+            return outcome
+        work = AdoptedShard(writer, outcome.source, info)
+        if info.fingerprint in writer.fingerprints:  # the same content as a source stored earlier in this run
+            work.discard()
+            return FileOutcome(outcome.source, "skipped")
+        writer.commit(work, info)
+        listener.frames_written(info.frames)
+        return outcome
+
+
+class AdoptedShard:
+    """A worker's finished shard as `StoreWriter.commit` takes a ShardWriter: committing renames it into place."""
+
+    def __init__(self, writer: StoreWriter, source: Source, info: ShardInfo):
+        final = writer.new_shard(source.name)  # the next shard's name (its empty .partial file is dropped at once)
+        final.discard()
+        self.path, self.times_path, self.frames = final.path, final.times_path, info.frames
+        self.renames = {writer.path / info.file: self.path}
+        if info.times_file is not None:  # the times go first, as ShardWriter.commit does it
+            self.renames = {writer.path / info.times_file: self.times_path, **self.renames}
+
+    def commit(self) -> None:
+        with writing(self.path, "a frame store shard"):
+            for work_path, path in self.renames.items():
+                publish(work_path, path)
+
+    def discard(self) -> None:
+        for work_path in self.renames:
+            work_path.unlink(missing_ok=True)
+
+
+class WorkShardWriter:
+    """What `add_shard` asks of a StoreWriter, in a worker: one shard written whole under a work name, no manifest."""
+
+    def __init__(self, path: Path, settings: StoreSettings):
+        self.path = path
+        self.settings = settings
+        self.info: ShardInfo | None = None  # the shard's manifest entry, naming its work files, once committed
+
+    def new_shard(self, source: str) -> ShardWriter:
+        height, width = self.settings.size_px
+        return ShardWriter(self.path, (height, width, 3), timed=self.settings.dedup > 0)
+
+    def commit(self, shard: ShardWriter, info: ShardInfo) -> None:
+        shard.commit()
+        times_file = shard.times_path.name if shard.times_path is not None else None
+        self.info = dataclasses.replace(info, file=shard.path.name, times_file=times_file)
+
+
+class WorkerStop:
+    """A worker's StopSignals: it stops at the next frame once the parent asks (Ctrl-C there)."""
+
+    def __init__(self, stopping):
+        self.stopping = stopping
+
+    def stop_here(self) -> None:
+        if self.stopping.is_set():
+            raise KeyboardInterrupt
+
+
+WORKER_STOP: list[WorkerStop] = []  # the worker process's own, set once as it starts
+
+
+def start_worker(stopping) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent decides
+    WORKER_STOP.append(WorkerStop(stopping))
+    threading.Thread(target=exit_with_parent, daemon=True).start()
+
+
+def exit_with_parent() -> None:
+    """End this worker when its parent dies (killed): a busy worker would otherwise finish its file for nobody,
+    and an idle one wait for work forever (it holds both ends of its work queue). What it leaves is a leftover
+    the store removes."""
+    multiprocessing.parent_process().join()  # the parent's sentinel: with forkserver too, the ingest process
+    os._exit(1)
+
+
+def decode_to_work_file(
+    source: Source, fingerprint: str, config: IngestConfig, work_path: Path
+) -> tuple[FileOutcome, ShardInfo | None]:
+    """In a worker: decode `source` into the shard `work_path` (its outcome, and its manifest entry if it was stored)."""
+    work = WorkShardWriter(work_path, config.settings)
+    listener = IngestListener()  # progress is counted by the parent as it lists shards
+    outcome = outcome_of(source, lambda: added(source, *add_shard(work, source, fingerprint, config, listener, WORKER_STOP[0])))
+    return outcome, work.info
