@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -213,3 +214,50 @@ def test_a_killed_ingest_with_two_jobs_leaves_a_consistent_store_and_no_worker_b
     assert finished_files(store_dir) == finished
     args = ("ingest", tmp_path / "in", "--out", tmp_path / "data", "--size", str(SIZE_PX), "--jobs", "2")
     assert_consistent_and_completed_by_a_rerun(tmp_path, args)
+
+
+def kill_whoever_opens(path: Path, until: threading.Event) -> None:
+    """SIGKILL every worker process (a grandchild of this process) that has `path` open, until `until` is set: a
+    stand-in for a file that crashes FFmpeg, found through /proc."""
+    while not until.is_set():
+        for pid in [pid for child in children(os.getpid()) for pid in children(child)]:
+            try:
+                if any(os.readlink(fd) == str(path) for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                    os.kill(pid, signal.SIGKILL)
+            except OSError:
+                continue  # ended while we looked
+        time.sleep(0.001)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds worker processes through /proc")
+def test_a_file_that_crashes_its_worker_every_time_fails_alone_on_one_line(tmp_path):
+    footage(tmp_path / "in")
+    hostile = tmp_path / "in" / "g" / "crash.mp4"
+    write_video(hostile, gradient_frames(300, 64, 48, seed=20), options={"preset": "ultrafast"})
+    ingest(tmp_path / "in", tmp_path / "one", IngestConfig(size_px=SIZE_PX))  # the reference, crash.mp4 included
+    report_file = tmp_path / "report"
+
+    def run() -> int:
+        done = threading.Event()
+        threading.Thread(target=kill_whoever_opens, args=(hostile, done), daemon=True).start()
+        report = ingest(tmp_path / "in", tmp_path / "two", IngestConfig(size_px=SIZE_PX, jobs=2))
+        done.set()
+        report_file.write_text("\n".join(problem.message for problem in report.problems))
+        return 0
+
+    assert fork_call(run).returncode == 0
+    assert report_file.read_text().splitlines() == [
+        f"{tmp_path / 'in' / 'g' / 'broken.mp4'}: not a video FFmpeg can read (Invalid data found when processing input)",
+        f"{hostile}: crashed the process decoding it, twice (a decoder fault); nothing was kept from it",
+    ]
+    expected = {name: data for name, data in store_files(tmp_path / "one").items() if "crash" not in name}
+    two = store_files(tmp_path / "two")
+    assert {name: data for name, data in two.items() if name != "g/manifest.json"} == {
+        name: data for name, data in expected.items() if name != "g/manifest.json"
+    }
+    assert [shard.source for shard in FrameStore.open(tmp_path / "two" / "g").shards] == [
+        "clip0.mp4",
+        "clip1 copy.mp4",
+        "clip2.mp4",
+        "clip3.mp4",
+    ]
