@@ -40,13 +40,13 @@ class Param:
         if self.kind == "choice":
             if isinstance(value, str) and value in self.choices:
                 return value
-            index = self._number(value)
+            index = self.as_number(value)
             return self.choices[min(len(self.choices) - 1, max(0, int(round(index))))]
         if self.kind == "bool":
             if isinstance(value, str) and value.strip().lower() in ("true", "on", "yes", "false", "off", "no"):
                 return value.strip().lower() in ("true", "on", "yes")
-            return self._number(value) >= 0.5
-        number = min(self.high, max(self.low, self._number(value)))
+            return self.as_number(value) >= 0.5
+        number = min(self.high, max(self.low, self.as_number(value)))
         return int(round(number)) if self.kind == "int" else float(number)
 
     def from_fraction(self, fraction: float) -> float | int | bool | str:
@@ -66,7 +66,7 @@ class Param:
             return 1.0 if value else 0.0
         return (float(value) - self.low) / (self.high - self.low) if self.high > self.low else 0.0
 
-    def _number(self, value) -> float:
+    def as_number(self, value) -> float:
         try:
             number = float(value)
         except (TypeError, ValueError):
@@ -146,7 +146,7 @@ class LiveParams:
         returns the value stored."""
         spec = self.spec(name)
         if spec.kind == "trigger":
-            if value is None or spec.from_fraction(float(spec._number(value))):
+            if value is None or spec.from_fraction(float(spec.as_number(value))):
                 self.fire(name)
             return None
         return self._store({name: spec.coerce(value)})[name]

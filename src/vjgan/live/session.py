@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +70,7 @@ class LiveOptions:
     seconds: float | None = None  # stop after this long (None: until quit)
     stop_when_audio_ends: bool = False  # stop when --audio has played through
     stats_path: Path | None = None  # per-frame timings as JSON at the end (the benchmark reads them)
-    on_message: object = None  # callable(str) for one-line notices; None = print to stderr
+    on_message: Callable[[str], None] | None = None  # where one-line notices go; None = stderr
 
 
 class Mailbox:
@@ -392,7 +393,7 @@ class LiveSession:
 
     def show(self, frame: LiveFrame) -> None:
         if self.window is not None:
-            self.window.show(frame.pixels, self.overlay() if self.params.get("status") else None)
+            self.window.show(frame.pixels, self.status_lines() if self.params.get("status") else None)
             self.window.poll()
         for output in self.outputs:
             output.send(frame.pixels)
@@ -433,9 +434,6 @@ class LiveSession:
         if self.osc is not None:
             lines.append("osc " + " ".join(self.osc.last_addresses()[-3:]))
         return lines
-
-    def overlay(self) -> list[str]:
-        return self.status_lines()
 
     def terminal_status(self) -> None:
         if self.window is None and self.params.get("status"):
