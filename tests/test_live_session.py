@@ -156,6 +156,9 @@ def test_bad_input_is_one_line(tiny_run, tmp_path):
     (tmp_path / "bad.toml").write_text("speed = [")
     assert_one_line_error(fork_vjgan("live", tiny_run, "--headless", "--preset", tmp_path / "bad.toml"), "bad.toml")
     assert_one_line_error(fork_vjgan("live", tiny_run, "--headless", "--audio", tmp_path / "none.wav"), "none.wav")
+    # every output the options open is wired: on Linux without a camera device these are one line each
+    assert_one_line_error(fork_vjgan("live", tiny_run, "--headless", "--syphon", "show"), "Syphon is macOS only")
+    assert_one_line_error(fork_vjgan("live", tiny_run, "--headless", "--spout", "show"), "Spout is Windows only")
 
 
 def test_a_preset_loads_flags_win_over_it_and_osc_saves_it(tiny_run, tmp_path):

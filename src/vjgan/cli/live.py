@@ -140,7 +140,7 @@ def list_things(args) -> int:
     if args.list_devices:
         from vjgan.live.audio_input import list_audio_devices
 
-        for line in list_audio_devices():
+        for line in list_audio_devices() or ["(no sound devices: none is connected, or no sound server runs)"]:
             say(line)
     if args.list_midi:
         from vjgan.live.midi import list_midi_inputs

@@ -232,9 +232,9 @@ class LiveSession:
         if options.ndi:
             opened.append(stack.enter_context(outputs.NdiOutput(options.ndi, size_wh, fps)))
         if options.syphon:
-            opened.append(stack.enter_context(outputs.SyphonOutput(options.syphon)))
+            opened.append(stack.enter_context(outputs.SyphonOutput(options.syphon, size_wh)))
         if options.spout:
-            opened.append(stack.enter_context(outputs.SpoutOutput(options.spout)))
+            opened.append(stack.enter_context(outputs.SpoutOutput(options.spout, size_wh)))
         if options.virtual_cam:
             opened.append(stack.enter_context(outputs.VirtualCamOutput(size_wh, fps)))
         if options.record is not None:
