@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 from faults import assert_one_line_error, fork_vjgan, run_vjgan
-from services import x_display  # noqa: F401
+from services import ndi_loopback, x_display  # noqa: F401
 
 from vjgan.live.engine import LiveConfig, with_effects_reacting
 from vjgan.live.params import LiveParams
@@ -184,3 +184,25 @@ def test_a_preset_loads_flags_win_over_it_and_osc_saves_it(tiny_run, tmp_path):
 
     session([tiny_run], [Frames(save_over_osc)], osc_port=port, osc_host="127.0.0.1", seconds=0.5).run()
     assert load_preset(saved).values["truncation"] == pytest.approx(0.7)
+
+
+def test_the_command_line_opens_ndi_and_a_recording_together(tiny_run, tmp_path, ndi_loopback):
+    clip = tmp_path / "show.mov"
+    result = fork_vjgan(
+        "live",
+        tiny_run,
+        "--headless",
+        "--seconds",
+        "0.7",
+        "--size",
+        "320x180",
+        "--ndi",
+        "vjgan-test",
+        "--record",
+        clip,
+        "--codec",
+        "hap",
+    )
+    assert result.returncode == 0, result.stdout
+    with av.open(str(clip)) as container:
+        assert sum(1 for _ in container.decode(video=0)) >= 15
