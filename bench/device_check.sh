@@ -9,12 +9,7 @@
 # timeout so one hang cannot eat the lease, and every log lands in $OUT for bench/RESULTS.md.
 set -o pipefail
 OUT=${OUT:-/tmp/vjgan-device-check}
-mkdir -p "$OUT"
-cd "$(dirname "$0")/.."
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH="$PWD/src:/tmp/site" PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$OUT/gpu.txt"
-python3 -c "import os, torch, av, librosa; print('torch', torch.__version__, torch.cuda.get_device_name(), 'cores', os.cpu_count(), 'av', av.__version__, 'librosa', librosa.__version__)" 2>&1 | tee -a "$OUT/gpu.txt"
+. "$(dirname "$0")/device_setup.sh"
 
 stage() {  # stage NAME SECONDS COMMAND...: run with a time limit, output to the screen and $OUT/NAME.txt
     local name=$1 seconds=$2; shift 2

@@ -9,12 +9,7 @@
 # click-track file, and the largest `modern` model that holds 60 fps. Logs and JSON land in $OUT.
 set -o pipefail
 OUT=${OUT:-/tmp/vjgan-device-live}
-mkdir -p "$OUT"
-cd "$(dirname "$0")/.."
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH="$PWD/src:/tmp/site" PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$OUT/gpu.txt"
-python3 -c "import os, torch; print('torch', torch.__version__, torch.cuda.get_device_name(), 'cores', os.cpu_count())" 2>&1 | tee -a "$OUT/gpu.txt"
+. "$(dirname "$0")/device_setup.sh"
 timeout 500 python3 bench/live.py --stand-in seed96 --device cuda --fps 60 --size 1920x1080 --headless \
     --steady-seconds 60 --clicks 100 --no-loopback --sizes 96,128,192,256 --sweep-seconds 10 \
     --out "$OUT/live.json" 2>&1 | tee "$OUT/live.txt"

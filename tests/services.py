@@ -13,11 +13,27 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 APT_PACKAGES = "xvfb libportaudio2 pulseaudio libasound2-plugins jackd2"
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """The environment variables `values` set for the block, then restored (or removed) as they were."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def need_program(name: str, package: str) -> str:
@@ -52,13 +68,8 @@ def x_display() -> Iterator[str]:
     if display == ":":
         stop(process)
         pytest.fail("Xvfb did not start")
-    before = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = display
-    yield display
-    if before is None:
-        os.environ.pop("DISPLAY", None)
-    else:
-        os.environ["DISPLAY"] = before
+    with environment(DISPLAY=display):
+        yield display
     stop(process)
 
 
@@ -100,14 +111,8 @@ def pulse_server(tmp_path_factory) -> Iterator[str]:
             stop(process)
             pytest.fail("pulseaudio did not start")
         time.sleep(0.05)
-    saved = {name: os.environ.get(name) for name in ("PULSE_SERVER", "PULSE_SINK", "PULSE_SOURCE")}
-    os.environ.update(PULSE_SERVER=server, PULSE_SINK=NULL_SINK, PULSE_SOURCE=f"{NULL_SINK}.monitor")
-    yield server
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with environment(PULSE_SERVER=server, PULSE_SINK=NULL_SINK, PULSE_SOURCE=f"{NULL_SINK}.monitor"):
+        yield server
     stop(process)
 
 
@@ -124,24 +129,19 @@ def jack_server() -> Iterator[str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    before = os.environ.get("JACK_DEFAULT_SERVER")
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    deadline = time.monotonic() + 10
-    started = False
-    while time.monotonic() < deadline and process.poll() is None:
-        line = process.stdout.readline()
-        if "starting in non-realtime mode" in line or "self-connect-mode" in line:
-            started = True
-            break
-    if not started:
-        stop(process)
-        pytest.fail("jackd did not start")
-    wait_for_jack_clients(deadline)
-    yield name
-    if before is None:
-        os.environ.pop("JACK_DEFAULT_SERVER", None)
-    else:
-        os.environ["JACK_DEFAULT_SERVER"] = before
+    with environment(JACK_DEFAULT_SERVER=name):
+        deadline = time.monotonic() + 10
+        started = False
+        while time.monotonic() < deadline and process.poll() is None:
+            line = process.stdout.readline()
+            if "starting in non-realtime mode" in line or "self-connect-mode" in line:
+                started = True
+                break
+        if not started:
+            stop(process)
+            pytest.fail("jackd did not start")
+        wait_for_jack_clients(deadline)
+        yield name
     stop(process)
 
 
@@ -165,10 +165,5 @@ def ndi_loopback(tmp_path_factory) -> Iterator[Path]:
     """NDI kept on 127.0.0.1 (no mDNS on CI): NDI_CONFIG_DIR names a folder holding ndi-config.v1.json."""
     folder = tmp_path_factory.mktemp("ndi")
     (folder / "ndi-config.v1.json").write_text(json.dumps({"ndi": {"networks": {"ips": "127.0.0.1"}}}))
-    before = os.environ.get("NDI_CONFIG_DIR")
-    os.environ["NDI_CONFIG_DIR"] = str(folder)
-    yield folder
-    if before is None:
-        os.environ.pop("NDI_CONFIG_DIR", None)
-    else:
-        os.environ["NDI_CONFIG_DIR"] = before
+    with environment(NDI_CONFIG_DIR=str(folder)):
+        yield folder

@@ -10,21 +10,22 @@ from vjgan.render.effects import EFFECTS, parse_effects
 from vjgan.render.layout import FILTERS
 from vjgan.sizes import parse_frame_size_wh
 
-# Parameters the command line can set at the start (each also moves live: keys, OSC, MIDI).
-PARAM_FLAGS = {
-    "layout": "single, grid or wall",
-    "motion": "walk (never repeats), loop (seamless), beat (loop of --beats-per-loop beats at the tempo)",
-    "speed": "how fast the picture travels (1 = one loop in --loop-seconds; 0 = still)",
-    "loop_seconds": "length of a loop at speed 1, seconds",
-    "beats_per_loop": "beats in one loop of the beat motion",
-    "bpm": "tempo until one is heard (or tapped)",
-    "truncation": "latent spread: below 1 tamer, above 1 wilder",
-    "seed": "seed of the latent paths",
-    "crossfade": "seconds a change of run or seed blends over",
-    "intensity": "how strongly the music drives the effects",
-    "audio_motion": "how strongly the music moves the picture",
-    "sensitivity": "onset and level sensitivity",
-}
+# Parameters the command line can set at the start (each also moves live: keys, OSC, MIDI); their help is
+# the parameter table's (`live.params.PARAMS`).
+PARAM_FLAGS = (
+    "layout",
+    "motion",
+    "speed",
+    "loop_seconds",
+    "beats_per_loop",
+    "bpm",
+    "truncation",
+    "seed",
+    "crossfade",
+    "intensity",
+    "audio_motion",
+    "sensitivity",
+)
 
 
 def register(parser) -> None:
@@ -60,13 +61,14 @@ def register(parser) -> None:
     )
     picture.add_argument("--device", choices=DEVICES, help=f"where the generator runs (default {defaults.device})")
     picture.add_argument("--precision", choices=PRECISIONS, help=f"generator arithmetic (default {defaults.precision})")
-    for name, help in PARAM_FLAGS.items():
+    for name in PARAM_FLAGS:
         spec = PARAMS[name]
-        kind = {"float": float, "int": int}.get(spec.kind, str)
-        choices = spec.choices or None
-        parser_group = picture
-        parser_group.add_argument(
-            "--" + name.replace("_", "-"), dest=name, type=kind, choices=choices, help=f"{help} (default {spec.default})"
+        picture.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type={"float": float, "int": int}.get(spec.kind, str),
+            choices=spec.choices or None,
+            help=f"{spec.doc} (default {spec.default})",
         )
     picture.add_argument(
         "--effects",

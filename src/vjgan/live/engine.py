@@ -17,7 +17,6 @@ import random
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -28,14 +27,13 @@ from vjgan.live.audio_analysis import TapTempo
 from vjgan.live.params import LiveParams
 from vjgan.render.effects import EFFECTS, EffectState, apply_strengths
 from vjgan.render.latent import AudioMotion, beat_target, ease_in_out_cubic, loop_curve, loop_turn_degrees, slerp, walk_keyframe
-from vjgan.render.layout import FILTERS, Layout, compose_batch, plan_tiling, to_uint8_hwc
+from vjgan.render.layout import FILTERS, LAYOUTS, Layout, compose_batch, plan_tiling, to_uint8_hwc
 from vjgan.render.pipeline import LatentRenderer, RenderConfig, plan_composition, tile_seeds, torch_threads
 from vjgan.run.directory import RunDir
 
 WALK_KEYFRAMES_PER_LOOP = 4  # keyframes the walk passes in loop_seconds at speed 1
 BEAT_PULSE_DECAY_SECONDS = 0.15  # time constant of the metronome's pulse (as `render.audio`'s beats), seconds
 MAX_STEP_SECONDS = 0.25  # a stall longer than this moves the picture no further than this (no lurch after a hiccup)
-SIGNALS = ("rms", "onset", "low", "mid", "high", "beat")  # the `render.audio` control curves effects are driven by
 
 
 @dataclass(frozen=True)
@@ -108,12 +106,6 @@ class LiveFrame:
     beat_count: int  # metronome or audio beats so far
 
 
-@lru_cache(maxsize=4096)
-def keyframe(seed: int, index: int, z_dim: int, beat: bool = False) -> torch.Tensor:
-    """A walk keyframe or beat target (`render.latent`), made once: a grid's tiles ask for theirs every frame."""
-    return (beat_target if beat else walk_keyframe)(seed, index, z_dim)
-
-
 class Motion:
     """Where the picture is: a position along the seed's loop (turns), its walk (keyframes) and the beat
     clock (beats), advanced by elapsed time, speed and the music. Pure: no generator, no device."""
@@ -168,8 +160,8 @@ class Motion:
         if values["motion"] == "walk":
             segment = math.floor(self.keyframes)
             local = float(ease_in_out_cubic(torch.tensor(self.keyframes - segment)))
-            start = torch.stack([keyframe(seed, segment, self.z_dim) for seed in seeds])
-            end = torch.stack([keyframe(seed, segment + 1, self.z_dim) for seed in seeds])
+            start = torch.stack([walk_keyframe(seed, segment, self.z_dim) for seed in seeds])
+            end = torch.stack([walk_keyframe(seed, segment + 1, self.z_dim) for seed in seeds])
             path = slerp(start, end, local)
         else:
             turns = self.beats / values["beats_per_loop"] if values["motion"] == "beat" else self.turns
@@ -177,7 +169,7 @@ class Motion:
         since_beat_seconds = now_seconds - self.lean_seconds
         lean = AudioMotion().beat_pulse * values["audio_motion"] * math.exp(-since_beat_seconds / BEAT_PULSE_DECAY_SECONDS)
         if lean > 1e-3:
-            targets = torch.stack([keyframe(seed, self.lean_target, self.z_dim, beat=True) for seed in seeds])
+            targets = torch.stack([beat_target(seed, self.lean_target, self.z_dim) for seed in seeds])
             path = slerp(path, targets, min(lean, 1.0))
         return path.float()
 
@@ -215,6 +207,12 @@ class LiveEngine:
         # One canvas for every layout (planned for `single`, the largest cell), so outputs keep one size.
         single = plan_composition(render_config, Layout("single"), config.max_tiles, self.sample_hw, self.device)
         self.canvas_size_wh = single.canvas_size_wh
+        # each layout fitted to the canvas once, and the samples it shows (a frame asks every time)
+        self.layouts = {kind: Layout(kind).fitted(config.max_tiles, self.sample_hw, self.canvas_size_wh) for kind in LAYOUTS}
+        self.tile_counts = {
+            kind: max(plan_tiling(layout, config.max_tiles, self.sample_hw, self.canvas_size_wh).samples) + 1
+            for kind, layout in self.layouts.items()
+        }
         self.motion = Motion(self.z_dim)
         self.tap = TapTempo().tap  # time -> bpm; the session hands in the audio analyser's, which also locks the beat
         self.effect_state = EffectState(seed=0)
@@ -236,11 +234,10 @@ class LiveEngine:
                 to_uint8_hwc(apply_strengths(composed, {name: np.ones(1) for name in EFFECTS}, EffectState()))
 
     def layout_of(self, kind: str) -> Layout:
-        layout = Layout(kind)
-        return layout.fitted(self.config.max_tiles, self.sample_hw, self.canvas_size_wh)
+        return self.layouts[kind]
 
     def tiles(self, layout: Layout) -> int:
-        return max(plan_tiling(layout, self.config.max_tiles, self.sample_hw, self.canvas_size_wh).samples) + 1
+        return self.tile_counts[layout.kind]
 
     def handle_triggers(self, now_seconds: float) -> None:
         for trigger in self.params.take_fired():

@@ -79,7 +79,7 @@ class Param:
 def _table() -> dict[str, Param]:
     params = [
         Param("run", "int", 0, 0, 0, doc="which loaded run (genre) plays, from 0; changing it crossfades"),
-        Param("crossfade", "float", 2.0, 0.0, 30.0, doc="seconds a change of run takes to blend"),
+        Param("crossfade", "float", 2.0, 0.0, 30.0, doc="seconds a change of run, seed or layout blends over"),
         Param("motion", "choice", "walk", choices=MOTIONS, doc="walk (never repeats), loop (seamless), beat (bpm-locked loop)"),
         Param("speed", "float", 1.0, 0.0, 8.0, doc="how fast the picture travels: 1 = one loop turn in loop_seconds"),
         Param("loop_seconds", "float", 16.0, 1.0, 600.0, doc="length of a loop (walk and loop motions) at speed 1"),

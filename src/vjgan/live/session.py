@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from vjgan.live.presets import Preset, load_preset, save_preset
 COST_MARGIN_SECONDS = 0.004  # the generator starts this much earlier than its recent cost says it needs
 COST_PERCENTILE = 90  # of recent frame costs, the one a frame is planned with
 STATUS_EVERY_SECONDS = 1.0  # the terminal status line's period
+RECENT_SECONDS = 60.0  # frame records kept for the status and the closing summary (all of them with --stats)
 # OSC addresses the session answers itself (beside every parameter's), and its method that does
 SESSION_ADDRESSES = {
     "/vjgan/preset/load": "load_preset",
@@ -113,10 +115,18 @@ class FrameRecord:
 @dataclass
 class LiveStats:
     fps: float
+    kept_seconds: float | None = None  # the records kept: the last this many seconds' (None: all, for --stats)
     ticks: int = 0
     repeated: int = 0  # ticks that showed the previous frame again (the generator was late)
     skipped: int = 0  # ticks the main loop itself missed (it was late by a whole frame)
-    records: list[FrameRecord] = field(default_factory=list)
+    records: deque = field(init=False)  # FrameRecord of each tick, oldest first
+
+    def __post_init__(self):
+        # a night's show at 60 fps is over a million ticks: without --stats only the recent ones are kept
+        self.records = deque(maxlen=None if self.kept_seconds is None else round(self.kept_seconds * self.fps))
+
+    def recent(self, n_ticks: int) -> list[FrameRecord]:
+        return list(islice(self.records, max(0, len(self.records) - n_ticks), None))
 
     @property
     def dropped_fraction(self) -> float:
@@ -165,7 +175,7 @@ class LiveSession:
         self.clock_start = time.perf_counter()  # tick 0, set when the performance starts
         self.costs_seconds: deque[float] = deque(maxlen=60)
         self.generator_error: BaseException | None = None
-        self.stats = LiveStats(config.fps)
+        self.stats = LiveStats(config.fps, None if options.stats_path is not None else RECENT_SECONDS)
         self.audio = None
         self.osc = None
         self.window = None
@@ -409,7 +419,7 @@ class LiveSession:
                     self.osc.pulse(f"/vjgan/{name}", value)
 
     def status_lines(self) -> list[str]:
-        recent = self.stats.records[-int(self.config.fps) :]
+        recent = self.stats.recent(int(self.config.fps))
         seconds = recent[-1].shown_seconds - recent[0].shown_seconds if len(recent) > 1 else 0
         fps = (len(recent) - 1) / seconds if seconds > 0 else 0.0
         made = [r for r in recent if not r.repeated] or recent

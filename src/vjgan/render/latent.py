@@ -17,6 +17,7 @@ the last frame back to the first is the step into a beat, like the step into any
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -76,13 +77,20 @@ def loop_curve(phase: torch.Tensor, z_dim: int, seed: int, harmonics: int = LOOP
     """
     amplitudes = _circle_amplitudes(harmonics, z_dim) * math.sqrt(z_dim)  # (circles,)
     n_circles = len(amplitudes)
-    gaussian = torch.randn(z_dim, 2 * n_circles, generator=_generator(seed), dtype=torch.float64)
-    basis, triangular = torch.linalg.qr(gaussian)  # (z_dim, 2 * circles), orthonormal columns
-    basis = basis * torch.sign(torch.diagonal(triangular))  # uniformly random orientation (Haar)
+    basis = _loop_basis(z_dim, seed, n_circles)  # (z_dim, 2 * circles)
     frequencies = torch.arange(1, n_circles + 1, dtype=torch.float64)  # (circles,)
     angles = 2 * math.pi * torch.as_tensor(phase, dtype=torch.float64)[:, None] * frequencies  # (T, circles)
     coordinates = torch.stack([torch.cos(angles), torch.sin(angles)], dim=-1) * amplitudes[:, None]  # (T, circles, 2)
     return (coordinates.reshape(len(angles), 2 * n_circles) @ basis.T).float()  # (T, z_dim)
+
+
+@lru_cache(maxsize=1024)
+def _loop_basis(z_dim: int, seed: int, n_circles: int) -> torch.Tensor:
+    """The seed's loop plane pairs: (z_dim, 2 * circles) orthonormal columns, uniformly random (Haar). Made
+    once per seed: the live mode asks for a point of each tile's loop every frame. Read-only (cached)."""
+    gaussian = torch.randn(z_dim, 2 * n_circles, generator=_generator(seed), dtype=torch.float64)
+    basis, triangular = torch.linalg.qr(gaussian)  # (z_dim, 2 * circles), orthonormal columns
+    return basis * torch.sign(torch.diagonal(triangular))
 
 
 def loop_path(n_frames: int, z_dim: int, seed: int, harmonics: int = LOOP_HARMONICS) -> torch.Tensor:
@@ -120,14 +128,17 @@ def walk_path(n_frames: int, z_dim: int, keyframes: int, seed: int, easing: str 
     return slerp(keys[segment], keys[(segment + 1) % keyframes], local).float()  # (T, z_dim)
 
 
+@lru_cache(maxsize=4096)
 def walk_keyframe(seed: int, index: int, z_dim: int) -> torch.Tensor:
     """Keyframe `index` >= 0 of an endless walk of `seed`: (z_dim,) float64 at radius sqrt(z_dim). Each keyframe
-    has its own random stream, so a live walk can go on for ever without holding or repeating its keyframes."""
+    has its own random stream, so a live walk can go on for ever without holding or repeating its keyframes.
+    Cached (a live grid asks for every tile's every frame): read-only."""
     return _sphere_points(1, z_dim, _generator(seed, stream=ENDLESS_STREAMS + 2 * index))[0]
 
 
+@lru_cache(maxsize=4096)
 def beat_target(seed: int, index: int, z_dim: int) -> torch.Tensor:
-    """The random latent beat `index` >= 0 of an endless performance leans toward: (z_dim,) float64."""
+    """The random latent beat `index` >= 0 of an endless performance leans toward: (z_dim,) float64. Cached: read-only."""
     return _sphere_points(1, z_dim, _generator(seed, stream=ENDLESS_STREAMS + 2 * index + 1))[0]
 
 
