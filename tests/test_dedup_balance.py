@@ -20,8 +20,9 @@ from vjgan.model.networks import ModelConfig
 from vjgan.run import checkpoint as ckpt
 from vjgan.run.directory import read_config_toml
 from vjgan.train.config import TrainConfig
-from vjgan.train.loop import load_frames, train
-from vjgan.train.step import sample_real
+from vjgan.train.data import load_training_data
+from vjgan.train.distributed import World
+from vjgan.train.loop import train
 
 STILL_FRAMES = 20  # the held opening of `still_then_moving`
 MOVING_FRAMES = 20  # then every frame differs
@@ -184,11 +185,13 @@ def tiny_config(store: Path, **changes) -> TrainConfig:
     return dataclasses.replace(config, **changes)
 
 
+CPU = World(rank=0, size=1, device=torch.device("cpu"))
+
+
 def short_source_share(store: Path, balance: str, seed: int = 0) -> float:
     """Share of 20,000 real images drawn by the trainer's sampler that come from the 10-frame source."""
-    real = load_frames(tiny_config(store, balance=balance), torch.device("cpu"))
-    frames, spans = real.frames, real.source_spans
-    images = sample_real(frames, 20_000, False, torch.Generator().manual_seed(seed), spans)  # (n, 3, H, W)
+    real = load_training_data(tiny_config(store, balance=balance), CPU)
+    images = real.sample(0, 20_000, False, torch.Generator().manual_seed(seed))  # (n, 3, H, W)
     return float((images.mean(dim=(1, 2, 3)) > 0).float().mean())  # bright (short source) frames average above 0
 
 
@@ -198,10 +201,10 @@ def test_balance_sources_draws_each_source_about_half_the_time(unbalanced_store)
 
 
 def test_balance_sources_is_uniform_within_a_source_and_reproducible(unbalanced_store):
-    real = load_frames(tiny_config(unbalanced_store), torch.device("cpu"))
-    frames, spans = real.frames, real.source_spans
-    assert spans.tolist() == [[0, 200], [200, 10]]
-    draws = [sample_real(frames, 4000, False, torch.Generator().manual_seed(3), spans) for _ in range(2)]
+    real = load_training_data(tiny_config(unbalanced_store), CPU)
+    frames = real.frames
+    assert real.source_spans.tolist() == [[0, 200], [200, 10]]
+    draws = [real.sample(0, 4000, False, torch.Generator().manual_seed(3)) for _ in range(2)]
     assert torch.equal(*draws)
     short_frames = (frames[200:].permute(0, 3, 1, 2).float() / 127.5 - 1).flatten(1)  # (10, 3 * H * W)
     bright = draws[0][draws[0].mean(dim=(1, 2, 3)) > 0].flatten(1)  # (~2000, 3 * H * W)

@@ -13,8 +13,8 @@ from test_train import make_store
 from vjgan.evaluate import read_report_rows
 from vjgan.run import checkpoint as ckpt
 from vjgan.run.directory import read_config_toml
-from vjgan.train.loop import load_frames
-from vjgan.train.step import draw_frame_indices
+from vjgan.train.data import draw_frame_indices, load_training_data
+from vjgan.train.distributed import World
 
 TINY_FLAGS = ("--size", "32", "--width", "4", "--z-dim", "8", "--batch-size", "8", "--noise-bank", "4")
 TINY_FLAGS += ("--snapshot-every", "32", "--checkpoint-every", "64", "--log-every", "4", "--precision", "fp32", "--device", "cpu")
@@ -38,7 +38,7 @@ def test_two_stores_train_as_one_pool_recorded_and_checked_at_resume(tmp_path, c
     assert [record["genre"] for record in json.loads((run_dir / "store.json").read_text())] == ["red", "blue"]
 
     # The pool: both stores' frames, each source a span of its own, so balanced draws reach both equally.
-    real = load_frames(config, torch.device("cpu"))
+    real = load_training_data(config, World(rank=0, size=1, device=torch.device("cpu")))
     assert real.frames.shape == (16, 32, 32, 3) and real.source_spans.tolist() == [[0, 4], [4, 12]]
     drawn = draw_frame_indices(len(real.frames), 400, torch.Generator().manual_seed(0), real.source_spans)
     from_red = (real.frames[drawn][:, 0, 0, 0] == 255).float().mean().item()

@@ -147,6 +147,14 @@ def test_a_killed_2_rank_run_resumed_on_1_rank_reaches_the_same_weights(store, u
         assert losses == pytest.approx(expected_losses, rel=1e-6)
 
 
+def test_ranks_streaming_their_own_frames_from_disk_train_the_same_run(store, uninterrupted, tmp_path):
+    """Each rank reads only the frames of its batch shard, drawn by its own stream: the same batches as the
+    run with the whole store on every rank."""
+    run_dir = tmp_path / "streamed"
+    run_torchrun([*run_args(store, run_dir), "--data", "stream"])
+    assert_same_run(run_dir, uninterrupted)
+
+
 def test_a_1_rank_run_resumed_on_2_ranks_splits_its_batch_afresh(store, tmp_path):
     """One batch shard cannot be shared by two ranks: from the checkpoint on, each batch is split two ways,
     each shard with fresh streams seeded from the run's seed, the shard and the images seen (say so)."""

@@ -13,7 +13,7 @@ from vjgan.errors import StoreError, VjganError
 from vjgan.footage.store import open_stores
 from vjgan.model.networks import ModelConfig
 from vjgan.sizes import parse_full_size_hw
-from vjgan.train.config import BALANCES, PRESETS, preset, with_epochs
+from vjgan.train.config import BALANCES, DATA_MODES, PRESETS, preset, with_epochs
 
 
 def register(parser) -> None:
@@ -102,6 +102,20 @@ def register(parser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="on CUDA, record the whole step once and replay it (much faster for small models; one process)",
+    )
+
+    hardware.add_argument(
+        "--data",
+        choices=DATA_MODES,
+        help="frames on the device (memory), read from disk as training goes (stream), or auto: stream when the "
+        "store exceeds the data budget (default)",
+    )
+    hardware.add_argument(
+        "--data-budget",
+        dest="data_budget_gib",
+        type=float,
+        metavar="GIB",
+        help="with --data auto: GiB of frames to hold in memory before streaming (default: half the free memory)",
     )
 
     restart = parser.add_mutually_exclusive_group()

@@ -22,8 +22,10 @@ import array
 import contextlib
 import dataclasses
 import json
+import os
 import re
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,8 @@ NPY_HEADER_BYTES = 128  # fixed, so the frame count can be written after the fra
 NPY_MAGIC = b"\x93NUMPY\x01\x00"  # .npy format version 1.0
 SHARD_NAME = re.compile(r"\d{4,}-[A-Za-z0-9_.]*\.npy")  # times files (`<stem>.times.npy`) match it too
 TIMES_SUFFIX = ".times.npy"
+MAX_OPEN_SHARDS = 256  # descriptors `read_frames` keeps open (a store may have thousands of shards)
+MAX_FRAMES_PER_READ = 512  # buffers in one vectored read (the OS takes at most IOV_MAX, 1024 on Linux)
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,8 @@ class FrameStore:
         self._starts = np.array([shard.start for shard in self.shards], dtype=np.int64)
         self._length = sum(shard.frames for shard in self.shards)
         self._maps: dict[int, np.ndarray] = {}
+        self._descriptors: dict[int, int] = {}  # shard -> descriptor, for `read_frames`
+        self._descriptors_lock = threading.Lock()
 
     @classmethod
     def open(cls, path: Path) -> "FrameStore":
@@ -290,6 +296,76 @@ class FrameStore:
         for index, shard in enumerate(self.shards):
             out[shard.start : shard.start + shard.frames] = self.shard_frames(index)
         return out
+
+    def read_frames(self, indices: np.ndarray, out: np.ndarray) -> None:
+        """Frames at store `indices` into `out` ((len(indices), h, w, 3) uint8), by positioned reads.
+
+        What streamed training reads with: unlike `frames_at`, nothing is mapped, so however large the
+        store, the process holds only `out` (the pages read sit in the OS's cache, which it reclaims).
+        Frames of a shard that follow each other on disk are read in one call. Safe from several threads.
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        if not indices.size:
+            return
+        if indices.min() < 0 or indices.max() >= len(self):
+            raise IndexError(f"frame indices must lie in [0, {len(self)})")
+        if not hasattr(os, "preadv"):  # Windows: no positioned reads; the mapped shards serve
+            out[:] = self.frames_at(indices)
+            return
+        frame_bytes = out[0].nbytes
+        shard_of = np.searchsorted(self._starts, indices, side="right") - 1
+        order = np.lexsort((indices, shard_of))  # by shard, then front to back within it
+        breaks = (np.diff(indices[order]) != 1) | (np.diff(shard_of[order]) != 0)
+        for run in np.split(order, np.flatnonzero(breaks) + 1):  # runs of consecutive frames of one shard
+            for part in np.array_split(run, -(-len(run) // MAX_FRAMES_PER_READ)):
+                self._read_run(int(shard_of[part[0]]), int(indices[part[0]]), out, part, frame_bytes)
+
+    def _read_run(self, shard: int, first: int, out: np.ndarray, positions: np.ndarray, frame_bytes: int) -> None:
+        """Consecutive frames of `shard` from store index `first` into `out[positions]`, in one vectored read."""
+        file = self.path / self.shards[shard].file
+        offset = NPY_HEADER_BYTES + (first - int(self._starts[shard])) * frame_bytes
+        buffers = [memoryview(out[position]).cast("B") for position in positions]
+        try:
+            with self._opened(shard) as descriptor:
+                self._read_into(descriptor, buffers, offset)
+        except OSError as error:
+            raise StoreError(f"{file}: cannot read frames ({error.strerror or error}); the store may be damaged") from None
+
+    @staticmethod
+    def _read_into(descriptor: int, buffers: list[memoryview], offset: int) -> None:
+        while buffers:  # a vectored read may return short (a signal, a huge request): go on where it stopped
+            got = os.preadv(descriptor, buffers, offset)
+            if got == 0:
+                raise OSError(f"the file ends {len(buffers)} frames early")
+            offset += got
+            while buffers and got >= len(buffers[0]):
+                got -= len(buffers.pop(0))
+            if got:
+                buffers[0] = buffers[0][got:]
+
+    @contextlib.contextmanager
+    def _opened(self, shard: int):
+        """A read-only descriptor of shard `shard`: kept open for later reads while fewer than
+        MAX_OPEN_SHARDS are (never closed under another thread's read), else opened for this read alone."""
+        with self._descriptors_lock:
+            descriptor = self._descriptors.get(shard)
+            if descriptor is None and len(self._descriptors) < MAX_OPEN_SHARDS:
+                descriptor = self._descriptors[shard] = os.open(self.path / self.shards[shard].file, os.O_RDONLY)
+        if descriptor is not None:
+            yield descriptor
+            return
+        descriptor = os.open(self.path / self.shards[shard].file, os.O_RDONLY)
+        try:
+            yield descriptor
+        finally:
+            os.close(descriptor)
+
+    def close(self) -> None:
+        """Close the descriptors `read_frames` opened (mapped shards are released when the store is)."""
+        with self._descriptors_lock:
+            for descriptor in self._descriptors.values():
+                os.close(descriptor)
+            self._descriptors.clear()
 
 
 def open_stores(paths) -> tuple[FrameStore, ...]:

@@ -46,12 +46,6 @@ def diff_augment(images: torch.Tensor, policy: str, generator: torch.Generator) 
     return images
 
 
-def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Mirror a random half of (N, 3, H, W) images left-right (the original's data augmentation)."""
-    flip = _uniform(len(images), generator, images.device) < 0.5  # (N,)
-    return torch.where(flip[:, None, None, None], images.flip(3), images)
-
-
 def _uniform(n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
     """(n,) U(0, 1) drawn from `generator` on its own device, then moved to where the images are."""
     return torch.rand(n, generator=generator, device=generator.device).to(device)

@@ -19,12 +19,13 @@ from vjgan.model.losses import LOSS_KINDS
 from vjgan.model.networks import ModelConfig
 
 BALANCES = ("frames", "sources")
+DATA_MODES = ("auto", "memory", "stream")
 
 # Settings of one session rather than of the run: changing them on resume keeps the run's history.
 # (Training further with a larger `images_total` is the point of resuming; the rest only changes where
 # and how fast the same maths runs, or for how long this session may run. A store given at another
 # path is checked by its manifest instead, see run.directory.)
-SESSION_FIELDS = ("images_total", "minutes", "precision", "compile", "cuda_graph", "device", "store")
+SESSION_FIELDS = ("images_total", "minutes", "precision", "compile", "cuda_graph", "device", "store", "data", "data_budget_gib")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class TrainConfig:
     cuda_graph: bool = False  # on CUDA, replay the whole step as one CUDA graph (see `train.step`); one process only
     minutes: float | None = None  # wall-clock budget of this session in minutes; None = no limit
     device: str = "auto"  # "auto" (CUDA, else MPS, when available), "cpu", "cuda" or "mps"
+    data: str = "auto"  # frames on the device ("memory"), read from disk as training goes ("stream"), or "auto" (train.data)
+    data_budget_gib: float | None = None  # with data "auto": stream when the frames exceed this; None = half the free memory
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
@@ -79,6 +82,10 @@ class TrainConfig:
             raise VjganError(f"train setting device={self.device!r}: choose one of {', '.join(DEVICES)}")
         if self.balance not in BALANCES:
             raise VjganError(f"train setting balance={self.balance!r}: choose one of {', '.join(BALANCES)}")
+        if self.data not in DATA_MODES:
+            raise VjganError(f"train setting data={self.data!r}: choose one of {', '.join(DATA_MODES)}")
+        if self.data_budget_gib is not None and not self.data_budget_gib > 0:
+            raise VjganError(f"train setting data_budget_gib={self.data_budget_gib}: must be more than 0")
         if not self.ema_rampup >= 0:
             raise VjganError(f"train setting ema_rampup={self.ema_rampup}: must be 0 (off) or more")
         if self.minutes is not None and not self.minutes > 0:

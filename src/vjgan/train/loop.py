@@ -5,7 +5,8 @@ step (sample, D step, G step, EMA) lives in `train.step`. Cadences are counted i
 seen, so runs at different batch sizes and on different numbers of ranks stay comparable.
 
 Speed: the whole uint8 store is on the device and every batch is indexed, normalised and flipped
-there; the host never waits for the device except at log, snapshot and checkpoint time; images are
+there (a store larger than the data budget is read from disk a few steps ahead instead: train.data);
+the host never waits for the device except at log, snapshot and checkpoint time; images are
 channels_last; bf16 autocast where the hardware has it; fused Adam on CUDA; optional torch.compile
 and, on CUDA, the whole step replayed as one CUDA graph (`--cuda-graph`).
 
@@ -25,13 +26,13 @@ from pathlib import Path
 import torch
 
 from vjgan.console import console
-from vjgan.errors import OutputError, RunError, StoreError
-from vjgan.footage.store import open_stores
+from vjgan.errors import OutputError, RunError
 from vjgan.model.networks import latent_from_gaussian, to_uint8
 from vjgan.run import checkpoint as ckpt
 from vjgan.run.directory import RunDir
 from vjgan.run.snapshots import SnapshotStore, write_preview
 from vjgan.train.config import TrainConfig
+from vjgan.train.data import RealFrames, StreamedFrames, load_training_data
 from vjgan.train.distributed import World, mean_over_ranks, on_main_rank, start_world, stop_world
 from vjgan.train.session import StopRequest, TrainingProgress
 from vjgan.train.state import (
@@ -43,7 +44,7 @@ from vjgan.train.state import (
     save_checkpoint,
     share_batchnorm_statistics,
 )
-from vjgan.train.step import RealFrames, TrainStep, step_on_random_frames
+from vjgan.train.step import TrainStep, step_on_random_frames
 
 
 @dataclass(frozen=True)
@@ -74,22 +75,28 @@ def train(config: TrainConfig, run_dir: Path, *, force: bool = False, resume_fro
     session_start = time.monotonic()
     world = start_world(config.device)
     try:
-        return _train(config, RunDir(run_dir), world, force, resume_from, session_start)
+        if config.batch_size % world.size:
+            raise RunError(f"{run_dir}: batch size {config.batch_size} does not split over {world.size} ranks")
+        with contextlib.closing(load_training_data(config, world)) as real:  # on the device, or streamed from disk
+            return _train(config, real, RunDir(run_dir), world, force, resume_from, session_start)
     finally:
         stop_world(world)
 
 
 def _train(
-    config: TrainConfig, run: RunDir, world: World, force: bool, resume_from: Path | None, session_start: float
+    config: TrainConfig,
+    real: RealFrames | StreamedFrames,
+    run: RunDir,
+    world: World,
+    force: bool,
+    resume_from: Path | None,
+    session_start: float,
 ) -> TrainResult:
-    if config.batch_size % world.size:
-        raise RunError(f"{run.path}: batch size {config.batch_size} does not split over {world.size} ranks")
-    real = load_frames(config, world.device)  # the store on the device
     if resume_from is not None:
         require_same_model(Path(resume_from), config)
     on_main_rank(world, lambda: prepare_run(run, config, force, resume_from))
     start_checkpoint = Path(resume_from) if resume_from is not None else ckpt.latest_checkpoint(run.path)
-    state = new_state(config, world)
+    state = new_state(config, world, real.draw_device)
     if start_checkpoint is not None:
         restore_checkpoint(start_checkpoint, config, state, world)
     counters = state.counters
@@ -183,31 +190,6 @@ def dry_run(config: TrainConfig) -> dict[str, float]:
 def crossed(before: int, after: int, every: int) -> bool:
     """Whether a multiple of `every` lies in (before, after]: cadences in images, whatever the batch size."""
     return after // every > before // every
-
-
-def load_frames(config: TrainConfig, device: torch.device) -> RealFrames:
-    """The whole store as one (N, H, W, 3) uint8 tensor on `device` (100k frames of 96 px are 2.8 GB), and
-    with `balance = "sources"` its sources as (S, 2) int64 [first frame, frames] rows there (else None).
-    Several stores (`config.stores`) are one pool: their frames one after the other, their sources all listed."""
-    if not config.store:
-        raise StoreError("no frame store given; pass DATA_DIR/<genre> (made by vjgan ingest)")
-    stores = open_stores(config.stores)  # refuses an empty store, and stores of different sizes
-    if tuple(stores[0].size_px) != config.model.size_px:
-        store_h, store_w = stores[0].size_px
-        model_h, model_w = config.model.size_px
-        raise StoreError(
-            f"{stores[0].path}: frames are {store_w}x{store_h} px but the model makes {model_w}x{model_h} px; "
-            f"train with --size {store_w}x{store_h} or ingest again at the model's size"
-        )
-    frames = torch.empty((sum(map(len, stores)), *config.model.size_px, 3), dtype=torch.uint8, device=device)
-    spans, start = [], 0
-    for store in stores:
-        frames[start : start + len(store)] = torch.from_numpy(store.all_frames())
-        spans += [(start + shard.start, shard.frames) for shard in store.shards if shard.frames]
-        start += len(store)
-    if config.balance == "frames":
-        return RealFrames(frames)
-    return RealFrames(frames, torch.tensor(spans, dtype=torch.int64, device=device))
 
 
 @torch.no_grad()

@@ -59,11 +59,14 @@ class TrainingState:
     loss_sums: torch.Tensor  # (2,) this rank's (D, G) loss sums of the open log window
 
 
-def new_state(config: TrainConfig, world: World) -> TrainingState:
-    """A new run's state on `world.device`: networks and streams from the seed, the bank drawn, nothing counted."""
+def new_state(config: TrainConfig, world: World, batch_device: torch.device | None = None) -> TrainingState:
+    """A new run's state on `world.device`: networks and streams from the seed, the bank drawn, nothing counted.
+
+    `batch_device`: where the batch streams draw (default `world.device`; the CPU where frames are streamed
+    from disk, see train.data). `restore_checkpoint` keeps them there."""
     return TrainingState(
         nets=build_networks(config, world),
-        streams=make_streams(config.seed, world),
+        streams=[fresh_streams(config.seed, world.rank, world.device, batch_device=batch_device)],
         noise_bank=draw_noise_bank(config).to(world.device),
         counters=Counters(),
         loss_sums=torch.zeros(2, device=world.device),
@@ -98,17 +101,15 @@ def stream_seed(seed: int, stream: int, shard: int = 0) -> int:
     return int(np.random.SeedSequence([seed, stream, shard]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
-def make_streams(seed: int, world: World) -> list[dict[str, torch.Generator]]:
-    """The streams of the batch shards this rank holds in a new run: one shard per rank, its own.
-    (`restore_checkpoint` lays out those of the checkpoint's shards instead.)"""
-    return [fresh_streams(seed, world.rank, world.device)]
-
-
-def fresh_streams(seed: int, shard: int, device: torch.device, images_seen: int = 0) -> dict[str, torch.Generator]:
-    """A shard's streams seeded from the run's seed, the shard and the images seen (0 in a new run)."""
+def fresh_streams(
+    seed: int, shard: int, device: torch.device, images_seen: int = 0, batch_device: torch.device | None = None
+) -> dict[str, torch.Generator]:
+    """A shard's streams on `device` (the batch stream on `batch_device`, when given) seeded from the run's
+    seed, the shard and the images seen (0 in a new run). A new run has one shard per rank, its own;
+    `restore_checkpoint` lays out those of the checkpoint's shards."""
     streams = {}
     for index, name in enumerate(STREAMS):
-        streams[name] = torch.Generator(device)
+        streams[name] = torch.Generator(batch_device or device if name == "batch" else device)
         streams[name].manual_seed(stream_seed(seed, index, shard) ^ images_seen)
     return streams
 
@@ -246,7 +247,10 @@ def restore_checkpoint(path: Path, config: TrainConfig, state: TrainingState, wo
     saved_shards = saved_rows(tensors, f"rng.{STREAMS[0]}")
     shard_count = batch_shard_count(saved_shards, config.batch_size, world)
     shards = held_shards(shard_count, world.rank, world.size)
-    state.streams = streams = [fresh_streams(config.seed, shard, world.device, counters.images_seen) for shard in shards]
+    batch_device = state.streams[0]["batch"].device
+    state.streams = streams = [
+        fresh_streams(config.seed, shard, world.device, counters.images_seen, batch_device) for shard in shards
+    ]
     if shard_count != saved_shards:
         if world.is_main:
             made_on = f"{saved_shards} rank" + "s" * (saved_shards > 1)

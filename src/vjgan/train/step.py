@@ -8,29 +8,20 @@ store, the weights, the optimizer state, the random streams' philox states, the 
 scalar), which is what lets the recorded graph stand for every later step.
 """
 
-from dataclasses import dataclass
-
 import torch
 
 from vjgan.console import console
 from vjgan.device import autocast_dtype, pick_device
 from vjgan.errors import RunError
-from vjgan.model.augment import diff_augment, random_flip
+from vjgan.model.augment import diff_augment
 from vjgan.model.losses import d_loss, g_loss
 from vjgan.model.networks import Generator, sample_latents
 from vjgan.train.config import TrainConfig
+from vjgan.train.data import RealFrames, StreamedFrames
 from vjgan.train.distributed import World, average_gradients
 from vjgan.train.state import TrainingState, new_state, use_shard_buffers
 
 GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuDNN autotuning, Adam's lazy state)
-
-
-@dataclass(frozen=True)
-class RealFrames:
-    """What D learns from, on the training device: the whole store, and how its frames group into sources."""
-
-    frames: torch.Tensor  # (N, H, W, 3) uint8
-    source_spans: torch.Tensor | None = None  # (S, 2) int64 [first frame, frames] per source to balance over; None: uniform
 
 
 class TrainStep:
@@ -42,7 +33,7 @@ class TrainStep:
     returned tensor is then the graph's own output, overwritten by the next call: add it up before.
     """
 
-    def __init__(self, state: TrainingState, real: RealFrames, config: TrainConfig, world: World):
+    def __init__(self, state: TrainingState, real: RealFrames | StreamedFrames, config: TrainConfig, world: World):
         self.state, self.real, self.config, self.world = state, real, config, world
         self.amp_dtype = autocast_dtype(config.precision, world.device)
         self.ema_decay = torch.zeros((), device=world.device)  # EMA-G's decay of the coming step
@@ -56,6 +47,7 @@ class TrainStep:
         self.eager_steps = 0
 
     def __call__(self, images_seen: int) -> torch.Tensor:
+        self.real.stage(self.state.streams)  # streamed frames: this step's batches into their device buffers
         self.ema_decay.fill_(self.config.ema_beta(images_seen))  # no host sync: a fill kernel, or a CPU scalar
         if not self.graphed:
             return self._eager_step()
@@ -82,7 +74,8 @@ class TrainStep:
     def _capture(self) -> None:
         graph = torch.cuda.CUDAGraph()
         for generator in (generator for shard in self.state.streams for generator in shard.values()):
-            graph.register_generator_state(generator)  # replays advance each stream, as eager steps would
+            if generator.device.type == "cuda":  # (streamed frames are drawn on the host, outside the graph)
+                graph.register_generator_state(generator)  # replays advance each stream, as eager steps would
         self.state.nets.opt_d.zero_grad(set_to_none=True)  # the graph's backward passes allocate the gradients
         self.state.nets.opt_g.zero_grad(set_to_none=True)
         try:
@@ -107,7 +100,7 @@ def step_on_random_frames(config: TrainConfig, n_frames: int) -> TrainStep:
 
 
 def train_step(
-    state: TrainingState, real: RealFrames, config: TrainConfig, world: World, amp_dtype, ema_decay: torch.Tensor
+    state: TrainingState, real: RealFrames | StreamedFrames, config: TrainConfig, world: World, amp_dtype, ema_decay: torch.Tensor
 ) -> torch.Tensor:
     """One optimisation step; returns this rank's (D loss, G loss) as a (2,) tensor left on the device.
 
@@ -129,9 +122,7 @@ def train_step(
     fakes, d_losses = [], []
     for position, shard in enumerate(streams):
         # sample
-        real_images = sample_real(
-            real.frames, shard_batch, config.flip, shard["batch"], real.source_spans
-        )  # (b, 3, H, W) in [-1, 1]
+        real_images = real.sample(position, shard_batch, config.flip, shard["batch"])  # (b, 3, H, W) in [-1, 1]
         z = sample_latents(shard_batch, config.model.z_dim, config.model.latent, shard["latent"])  # (b, z_dim)
         use_shard_buffers(nets, position)
         with autocast:
@@ -162,36 +153,6 @@ def train_step(
     # EMA
     update_ema(nets.G_ema, nets.G, ema_decay)
     return torch.stack([torch.stack(d_losses), torch.stack(g_losses)], dim=1).mean(0)  # (held shards, 2) -> (2,)
-
-
-def sample_real(frames: torch.Tensor, count: int, flip: bool, generator: torch.Generator, source_spans=None) -> torch.Tensor:
-    """A random batch of the store's frames (N, H, W, 3) uint8 -> (count, 3, H, W) float in [-1, 1], channels_last.
-
-    Frames are drawn uniformly, or with `source_spans` uniformly over sources (see `draw_frame_indices`).
-    """
-    index = draw_frame_indices(len(frames), count, generator, source_spans).to(frames.device)
-    batch = frames[index].permute(0, 3, 1, 2)  # (count, 3, H, W) uint8; NHWC memory is channels_last already
-    images = batch.float() / 127.5 - 1  # (count, 3, H, W) float32 in [-1, 1]
-    if flip:
-        images = random_flip(images, generator)
-    return images.contiguous(memory_format=torch.channels_last)
-
-
-def draw_frame_indices(frame_count: int, count: int, generator: torch.Generator, source_spans=None) -> torch.Tensor:
-    """(count,) int64 store indices, with replacement, on the generator's device.
-
-    Without `source_spans`, uniform over the store's frames. With them ((S, 2) int64 [first frame,
-    frames] per source, on the generator's device), a source uniformly, then one of its frames
-    uniformly: a one-minute clip and a ten-second one each give half the batch. Two draws and a
-    gather on the device (no host sync, no per-frame weight table, no limit on the store's size).
-    """
-    device = generator.device
-    if source_spans is None:
-        return torch.randint(frame_count, (count,), generator=generator, device=device)
-    source = torch.randint(len(source_spans), (count,), generator=generator, device=device)  # (count,)
-    first, length = source_spans[source].unbind(1)  # (count,) each
-    offset = (torch.rand(count, generator=generator, device=device, dtype=torch.float64) * length).long()  # (count,)
-    return first + torch.minimum(offset, length - 1)  # the minimum guards u * length rounding up to length
 
 
 @torch.no_grad()
