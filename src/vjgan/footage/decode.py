@@ -125,12 +125,12 @@ def unreadable(path: Path, error: OSError) -> FootageError:
 class Video:
     """An opened source: `info`, then one pass of `frames(...)`, then `ending` says how it ended."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, threads: int = 0):
         self.path = Path(path)
         check_source(self.path)
         self._container = open_container(self.path)
         try:
-            self._stream = video_stream(self._container, self.path)
+            self._stream = video_stream(self._container, self.path, threads)
             self._damaged_packets = 0  # packets the decoder refused (skipped)
             self._unreadable_stretches = 0  # times the demuxer failed or stopped before the end (skipped ahead)
             self._demux_error: str | None = None  # the last demuxer failure, when nothing could be read after it
@@ -374,15 +374,16 @@ def is_mp4(path: Path) -> bool:
         return False
 
 
-def video_stream(container: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
-    """The first real video stream (cover art is not footage), set up for threaded decoding."""
+def video_stream(container: av.container.InputContainer, path: Path, threads: int = 0) -> av.video.stream.VideoStream:
+    """The first real video stream (cover art is not footage), set up for decoding on `threads` threads
+    (0: as many as FFmpeg sees cores; several files decoded at once share the cores out instead)."""
     streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
     if not streams:
         audio_only = " (audio only)" if container.streams.audio else ""
         raise FootageError(f"{path}: no video stream{audio_only}")
     stream = streams[0]
     stream.thread_type = "AUTO"
-    stream.codec_context.thread_count = 0  # FFmpeg picks, from the cores it sees
+    stream.codec_context.thread_count = threads
     return stream
 
 
@@ -405,9 +406,10 @@ def expected_seconds(container: av.container.InputContainer, stream: av.video.st
     return 0.0
 
 
-def open_video(path: Path) -> Video:
-    """An opened source (use as a context manager); raises `FootageError` for files that are no video."""
-    return Video(Path(path))
+def open_video(path: Path, threads: int = 0) -> Video:
+    """An opened source (use as a context manager) decoded on `threads` threads (0: FFmpeg picks); raises
+    `FootageError` for files that are no video."""
+    return Video(Path(path), threads)
 
 
 def iter_frames(path: Path, fps: float | None, size_px: int | tuple[int, int], crop: str) -> Iterator[np.ndarray]:

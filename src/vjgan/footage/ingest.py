@@ -40,7 +40,7 @@ from vjgan.files import portable_name, publish, writing
 from vjgan.footage.decode import check_source, open_video, unreadable
 from vjgan.footage.dedup import NearDuplicateFilter
 from vjgan.footage.geometry import CROP_MODES, size_hw
-from vjgan.footage.store import ShardInfo, ShardWriter, StoreSettings, StoreWriter, nominal_fps
+from vjgan.footage.store import ShardInfo, ShardWriter, StoreSettings, StoreWriter, nominal_fps, times_path
 from vjgan.interrupts import StopSignals
 from vjgan.sizes import format_size
 
@@ -81,6 +81,12 @@ class IngestConfig:
     @property
     def settings(self) -> StoreSettings:
         return StoreSettings(self.size_px, self.fps, self.crop, self.dedup)
+
+    @property
+    def decode_threads(self) -> int:
+        """FFmpeg threads per file: all the cores for one file at a time (0: FFmpeg counts them), else each of
+        the `jobs` files at once its share, so N workers do not start N x cores threads."""
+        return 0 if self.jobs == 1 else max(1, (os.cpu_count() or 1) // self.jobs)
 
 
 @dataclass(frozen=True)
@@ -271,7 +277,7 @@ def add_shard(
     With dedup, near-duplicates are dropped as they stream past, and each kept frame's time is
     its position on the store's clock before dropping (seconds from the source's first frame).
     """
-    with open_video(source.path) as video:
+    with open_video(source.path, config.decode_threads) as video:
         shard = writer.new_shard(source.name)
         near_duplicates = NearDuplicateFilter(config.dedup)
         source_fps = round(video.info.fps, 6)
@@ -513,11 +519,10 @@ class AdoptedShard:
     """A worker's finished shard as `StoreWriter.commit` takes a ShardWriter: committing renames it into place."""
 
     def __init__(self, writer: StoreWriter, source: Source, info: ShardInfo):
-        final = writer.new_shard(source.name)  # the next shard's name (its empty .partial file is dropped at once)
-        final.discard()
-        self.path, self.times_path, self.frames = final.path, final.times_path, info.frames
+        self.path, self.frames = writer.next_shard_path(source.name), info.frames
+        self.times_path = times_path(self.path) if info.times_file is not None else None
         self.renames = {writer.path / info.file: self.path}
-        if info.times_file is not None:  # the times go first, as ShardWriter.commit does it
+        if self.times_path is not None:  # the times go first, as ShardWriter.commit does it
             self.renames = {writer.path / info.times_file: self.times_path, **self.renames}
 
     def commit(self) -> None:

@@ -394,6 +394,11 @@ def npy_header(shape: tuple[int, ...]) -> bytes:
 SHARD_WHAT = "a frame store shard"
 
 
+def times_path(shard_path: Path) -> Path:
+    """Where a dedup store keeps the frame times of the shard at `shard_path`: `<stem>.times.npy`."""
+    return shard_path.with_name(shard_path.name.removesuffix(".npy") + TIMES_SUFFIX)
+
+
 class ShardWriter:
     """Frames appended to `<name>.partial` as they come; `commit()` fills in the header and renames it.
 
@@ -405,7 +410,7 @@ class ShardWriter:
     def __init__(self, path: Path, frame_shape: tuple[int, int, int], timed: bool = False):
         self.path = path
         self.partial_path = partial_path(path)
-        self.times_path = path.with_name(path.name.removesuffix(".npy") + TIMES_SUFFIX) if timed else None
+        self.times_path = times_path(path) if timed else None
         self.frame_shape = frame_shape
         self.frames = 0
         self._times_seconds = array.array("f") if timed else None
@@ -509,11 +514,15 @@ class StoreWriter:
         return {shard.fingerprint: shard.source for shard in self.shards}
 
     def new_shard(self, source: str) -> ShardWriter:
-        """A writer for the next shard, named `<number>-<source stem, ASCII>.npy`."""
+        """A writer for the next shard (see `next_shard_path`)."""
+        height, width = self.settings.size_px
+        return ShardWriter(self.next_shard_path(source), (height, width, 3), timed=self.settings.dedup > 0)
+
+    def next_shard_path(self, source: str) -> Path:
+        """Where the next shard of `source` goes: `<number>-<source stem, ASCII>.npy`, numbered after the listed ones."""
         number = 1 + max((int(s.file.split("-", 1)[0]) for s in self.shards if SHARD_NAME.fullmatch(s.file)), default=0)
         stem = re.sub(r"[^A-Za-z0-9_.]+", "_", Path(source).stem).strip("_.")[:48] or "clip"
-        height, width = self.settings.size_px
-        return ShardWriter(self.path / f"{number:04d}-{stem}.npy", (height, width, 3), timed=self.settings.dedup > 0)
+        return self.path / f"{number:04d}-{stem}.npy"
 
     def commit(self, shard: ShardWriter, info: ShardInfo) -> None:
         """Finish `shard` and list it in the manifest (the manifest changes only after the file is whole)."""
