@@ -1,6 +1,7 @@
 """Quality metrics: SWD over Laplacian-pyramid patches and diversity, pure maths on tiny frame sets."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,10 +95,9 @@ def test_diversity_is_on_the_per_pixel_scale():
     assert diversity(np.concatenate([black, white])) == pytest.approx(1.0)
 
 
-@pytest.fixture
-def run_with_snapshots(tmp_path):
-    """A frame store ingested from a real video and a run whose snapshots are: noise, the store's own
-    frames (a perfect generator), and one frame repeated (a collapsed generator)."""
+def make_run(tmp_path, name: str, snapshot_frames) -> Path:
+    """A frame store ingested from a real video (once per test folder) and a run `name` on it whose snapshots,
+    one every 1000 images, are `snapshot_frames(real)`: (16, 32, 32, 3) uint8 frame sets made from 16 store frames."""
     from media import write_video
 
     from vjgan.footage.ingest import IngestConfig, ingest
@@ -107,25 +107,58 @@ def run_with_snapshots(tmp_path):
     from vjgan.run.snapshots import SnapshotStore
     from vjgan.train.config import TrainConfig
 
-    (tmp_path / "footage" / "waves").mkdir(parents=True)
-    write_video(tmp_path / "footage" / "waves" / "a.mp4", gradient_frames(40, 64, 48, seed=2))
-    ingest(tmp_path / "footage", tmp_path / "data", IngestConfig(size_px=32, fps=None))
+    if not (tmp_path / "data" / "waves").exists():
+        (tmp_path / "footage" / "waves").mkdir(parents=True)
+        write_video(tmp_path / "footage" / "waves" / "a.mp4", gradient_frames(40, 64, 48, seed=2))
+        ingest(tmp_path / "footage", tmp_path / "data", IngestConfig(size_px=32, fps=None))
     store = FrameStore.open(tmp_path / "data" / "waves")
-    run_dir = tmp_path / "runs" / "waves"
+    run_dir = tmp_path / "runs" / name
     run_dir.mkdir(parents=True)
     write_config_toml(TrainConfig(model=ModelConfig(size_px=(32, 32)), store=str(store.path)), run_dir / "config.toml")
     snapshots = SnapshotStore.open_for_writing(run_dir, bank_size=16, size_px=(32, 32))
-    real = store.sample(16, np.random.default_rng(5))
-    snapshots.append(1000, np.random.default_rng(0).integers(0, 256, real.shape, dtype=np.uint8))
-    snapshots.append(2000, real)
-    snapshots.append(3000, np.repeat(real[:1], 16, axis=0))
+    for number, frames in enumerate(snapshot_frames(store.sample(16, np.random.default_rng(5))), start=1):
+        snapshots.append(1000 * number, frames)
     return run_dir
+
+
+@pytest.fixture
+def run_with_snapshots(tmp_path):
+    """Snapshots: noise, the store's own frames (a perfect generator), and one frame repeated (a collapsed generator)."""
+    return make_run(
+        tmp_path,
+        "waves",
+        lambda real: [
+            np.random.default_rng(0).integers(0, 256, real.shape, dtype=np.uint8),
+            real,
+            np.repeat(real[:1], 16, axis=0),
+        ],
+    )
+
+
+def _blended(real: np.ndarray, noise_shares: list[float]) -> list[np.ndarray]:
+    """`real` frames mixed with fresh noise, one set per share: a generator that is as far from the store."""
+    sets = []
+    for seed, share in enumerate(noise_shares):
+        noise = np.random.default_rng(seed).integers(0, 256, real.shape)
+        sets.append(np.round(real * (1 - share) + noise * share).astype(np.uint8))
+    return sets
+
+
+def falling_run(tmp_path) -> Path:
+    return make_run(tmp_path, "improving", lambda real: _blended(real, [0.9, 0.7, 0.5, 0.35, 0.25, 0.15]))
+
+
+def plateaued_run(tmp_path) -> Path:
+    return make_run(tmp_path, "flat", lambda real: _blended(real, [0.9, 0.5] + [0.2] * 6))
+
+
+FAST_RUN = EvalConfig(store_frames=32, patches_per_image=32, projections=32, repeats=2)
 
 
 def test_evaluate_run_scores_every_snapshot_against_the_runs_store(run_with_snapshots):
     from vjgan.evaluate import evaluate_run
 
-    report = evaluate_run(run_with_snapshots, EvalConfig(store_frames=32, patches_per_image=32, projections=32, repeats=2))
+    report = evaluate_run(run_with_snapshots, FAST_RUN)
     noise, perfect, collapsed = report.snapshots
     assert [row.images_seen for row in report.snapshots] == [1000, 2000, 3000]
     assert perfect.swd_x1e3 * 3 < noise.swd_x1e3
@@ -158,3 +191,43 @@ def test_eval_command_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["eval", str(tmp_path)]) == 1
     error = capsys.readouterr().err
     assert str(tmp_path) in error and "not a vjgan run" in error and "Traceback" not in error
+
+
+def test_evaluate_run_tells_a_falling_curve_from_a_plateau_and_records_it(tmp_path):
+    from vjgan.evaluate import evaluate_run
+
+    falling, flat = evaluate_run(falling_run(tmp_path), FAST_RUN), evaluate_run(plateaued_run(tmp_path), FAST_RUN)
+    assert falling.plateau.verdict == "falling" and falling.plateau_line.startswith("SWD still falling")
+    assert flat.plateau.verdict == "plateaued" and flat.plateau.since_images_seen == 3000
+    assert (
+        flat.plateau_line.startswith("SWD has plateaued since ~3,000 images") and "--preset modern" in flat.plateau_line
+    )  # a seed96 run
+    saved = json.loads(flat.json_path.read_text())["plateau"]
+    assert saved["verdict"] == "plateaued" and saved["since_images_seen"] == 3000 and saved["line"] == flat.plateau_line
+
+
+def test_eval_command_prints_the_plateau_verdict(tmp_path, capsys):
+    from vjgan.cli import main
+
+    assert main(["eval", str(plateaued_run(tmp_path)), "--samples", "16"]) == 0
+    assert "SWD has plateaued since ~3,000 images" in capsys.readouterr().err
+
+
+def test_eval_command_sums_up_several_runs_a_row_each_and_reports_a_bad_one(tmp_path, capsys):
+    from vjgan.cli import main
+
+    runs = [falling_run(tmp_path), plateaued_run(tmp_path)]
+    (tmp_path / "runs" / "notes.txt").write_text("not a run")
+    assert main(["eval", *map(str, sorted((tmp_path / "runs").iterdir())), "--samples", "16"]) == 1
+    printed = capsys.readouterr().err
+    assert "notes.txt" in printed and "not a vjgan run" in printed
+    rows = [line for line in printed.splitlines() if line.startswith("│ flat") or line.startswith("│ improving")]
+    assert len(rows) == 2 and "plateaued" in rows[0] and "falling:" in rows[1]  # each row's first line, in the order given
+    assert [json.loads((run / "eval.json").read_text())["plateau"]["verdict"] for run in runs] == ["falling", "plateaued"]
+
+
+def test_eval_command_refuses_data_with_several_runs(tmp_path, capsys):
+    from vjgan.cli import main
+
+    assert main(["eval", str(tmp_path / "a"), str(tmp_path / "b"), "--data", str(tmp_path)]) == 1
+    assert "--data" in capsys.readouterr().err

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from vjgan.errors import RunError, StoreError
 from vjgan.files import write_atomic
 from vjgan.footage.store import FrameStore
+from vjgan.plateau import Plateau, judge_curve, plateau_line
 from vjgan.plot import line_chart_png
 from vjgan.run.directory import RunDir
 
@@ -35,6 +36,9 @@ PATCH_PX = 7  # side of each pyramid patch (Karras et al.)
 MIN_LEVEL_PX = 16  # coarsest pyramid level's short side
 DIVERSITY_SIZE_PX = 32  # frames are area-downscaled to this short side before pairwise distances
 _BINOMIAL_5 = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16  # the pyramid's low-pass filter
+# What to try once more training stops helping: by the run's model arch, else the general advice.
+PLATEAU_HINTS = {"seed96": "try --preset modern (2-15x lower SWD than seed96 after the same images, bench/RESULTS.md)"}
+PLATEAU_HINT = "try more varied footage or a larger --width"
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,8 @@ class EvalReport:
     json_path: Path
     swd_png: Path
     diversity_png: Path
+    plateau: Plateau  # whether the SWD curve has stopped falling (`vjgan.plateau`)
+    plateau_line: str  # that verdict as the sentence `vjgan eval` prints
 
 
 def evaluate_run(
@@ -171,11 +177,12 @@ def evaluate_run(
     The generated side of each point is the snapshot's whole fixed noise bank, so the curve follows
     one set of latents through training. `store` defaults to the frame store recorded in the run's
     config, or `data`: the run's store found at another path (accepted when its manifest shows it is
-    the same store, see run.directory). Writes `eval.json`, `swd.png` and `diversity.png` into the run; `on_snapshot(done, total)`
-    reports progress.
+    the same store, see run.directory). Judges whether the curve has plateaued (`vjgan.plateau`). Writes
+    `eval.json`, `swd.png` and `diversity.png` into the run; `on_snapshot(done, total)` reports progress.
     """
     run_dir = Path(run_dir)
     run = RunDir(run_dir).require()
+    run_config = run.read_config()
     snapshots = run.snapshots()
     if len(snapshots) == 0:
         raise RunError(f"{run_dir}: no snapshots yet; train longer than one snapshot interval first")
@@ -183,7 +190,7 @@ def evaluate_run(
         run.recognise_store(Path(data))
         store = FrameStore.open(Path(data))
     if store is None:
-        recorded = Path(run.read_config().stores[0])  # a run of several stores: measured against the first
+        recorded = Path(run_config.stores[0])  # a run of several stores: measured against the first
         try:
             store = FrameStore.open(recorded)
         except StoreError as error:
@@ -203,7 +210,9 @@ def evaluate_run(
         rows.append(SnapshotQuality(index, snapshots.images_seen[index], swd.mean_x1e3, swd.per_level_x1e3, diversity(frames)))
         if on_snapshot is not None:
             on_snapshot(done + 1, len(indices))
-    return _write_report(run, Path(store.path), reference.levels_px, diversity(real), rows)
+    plateau = judge_curve([row.images_seen for row in rows], [row.swd_x1e3 for row in rows])
+    line = plateau_line(plateau, PLATEAU_HINTS.get(run_config.model.arch, PLATEAU_HINT))
+    return _write_report(run, Path(store.path), reference.levels_px, diversity(real), rows, plateau, line)
 
 
 def read_report_rows(run_dir: Path) -> list[dict]:
@@ -212,7 +221,13 @@ def read_report_rows(run_dir: Path) -> list[dict]:
 
 
 def _write_report(
-    run: RunDir, store_path: Path, levels_px: list[int], store_diversity: float, rows: list[SnapshotQuality]
+    run: RunDir,
+    store_path: Path,
+    levels_px: list[int],
+    store_diversity: float,
+    rows: list[SnapshotQuality],
+    plateau: Plateau,
+    line: str,
 ) -> EvalReport:
     """eval.json (this module owns its format), swd.png and diversity.png, at the run's paths for them."""
     run_dir, json_path = run.path, run.eval_report_path
@@ -221,6 +236,7 @@ def _write_report(
         "levels_px": levels_px,
         "store_diversity": store_diversity,
         "snapshots": [asdict(row) for row in rows],
+        "plateau": {**plateau.to_json(), "line": line},
     }
     write_atomic(json_path, json.dumps(report, indent=1), "the evaluation report")
     seen = [row.images_seen for row in rows]
@@ -237,7 +253,7 @@ def _write_report(
         "images seen",
         "mean pairwise RMS distance",
     )
-    return EvalReport(run_dir, store_path, levels_px, store_diversity, rows, json_path, swd_png, diversity_png)
+    return EvalReport(run_dir, store_path, levels_px, store_diversity, rows, json_path, swd_png, diversity_png, plateau, line)
 
 
 def _to_float(frames_uint8: np.ndarray) -> torch.Tensor:
