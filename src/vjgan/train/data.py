@@ -79,7 +79,7 @@ class StreamedFrames:
         self.source_spans = source_spans  # (S, 2) int64 on the CPU, or None
         self.pinned = device.type == "cuda"
         self.batches: list[torch.Tensor] = []  # per held shard, (count, H, W, 3) uint8 on the device
-        self.flips: list[torch.Tensor | None] = []  # per held shard, (count,) bool on the device
+        self.flips: list[torch.Tensor] = []  # per held shard, (count,) bool on the device (unused without flips)
         self.ready: queue.Queue = queue.Queue(maxsize=PREFETCH_STEPS)
         self.stopping = threading.Event()
         self.readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="vjgan-read")
@@ -111,7 +111,8 @@ class StreamedFrames:
         self.drawer.start()
 
     def _draw(self, generators: list[torch.Generator]) -> None:
-        """The reader thread: each step's draws in order, reads handed to the pool, queued as futures."""
+        """The drawing thread: each step's draws in order, their reads handed to the readers, queued as futures
+        (at most PREFETCH_STEPS + 1 steps' frames are held)."""
         try:
             while not self.stopping.is_set():
                 step = []
