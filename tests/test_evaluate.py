@@ -204,6 +204,7 @@ def test_evaluate_run_tells_a_falling_curve_from_a_plateau_and_records_it(tmp_pa
     )  # a seed96 run
     saved = json.loads(flat.json_path.read_text())["plateau"]
     assert saved["verdict"] == "plateaued" and saved["since_images_seen"] == 3000 and saved["line"] == flat.plateau_line
+    assert (saved["finest_level_px"], saved["finest_verdict"]) == (32, "plateaued")  # sharpness judged on its own too
 
 
 def test_eval_command_prints_the_plateau_verdict(tmp_path, capsys):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vjgan.plateau import judge_curve, plateau_line
+from vjgan.plateau import judge_curve, judge_run, plateau_line
 
 IMAGES = [10_000 * i for i in range(1, 21)]  # 20 evaluations, every 10k images
 SEEDS = range(100)
@@ -22,6 +22,10 @@ def test_a_flat_noisy_curve_after_the_fall_is_called_a_plateau(spread):
     assert len(plateaus) >= 0.9 * len(SEEDS)  # a two-standard-error margin: ~5% of pure noise reads as a fall
     since = [plateau.since_images_seen for plateau in plateaus]
     assert min(since) >= 30_000 and 40_000 <= np.median(since) <= 50_000  # after the fall, mostly right after it
+    runs = [
+        judge_run(IMAGES, _noisy(fall_then_flat, spread, seed), _noisy(fall_then_flat, spread, 1000 + seed), 32) for seed in SEEDS
+    ]
+    assert sum(run.verdict == "plateaued" for run in runs) >= 0.85 * len(SEEDS)  # two curves judged: ~1 in 10 reads as falling
 
 
 @pytest.mark.parametrize("spread", [0.05, 0.25])
@@ -47,7 +51,7 @@ def test_plateau_starts_where_the_smoothed_curve_comes_within_ten_percent_of_the
     assert (plateau.verdict, plateau.since_images_seen, plateau.level_swd_x1e3) == ("plateaued", 3000, 102)
     assert (plateau.best_swd_x1e3, plateau.best_images_seen) == (60, 5000)
     line = plateau_line(plateau, "try more footage")
-    assert line.startswith("SWD has plateaued since ~3,000 images (level 102.0, best 60.0 at 5,000 images)")
+    assert line.startswith("SWD has plateaued since ~3,000 images (median of the last half 102.0, best 60.0 at 5,000 images)")
     assert line.endswith("try more footage")
 
 
@@ -67,3 +71,21 @@ def test_points_are_judged_in_order_of_images_seen():
 def test_an_uneven_curve_is_refused():
     with pytest.raises(ValueError, match="as many SWD values"):
         judge_curve([1000, 2000], [1.0])
+
+
+def test_a_run_is_still_falling_while_its_finest_level_sharpens_under_a_flat_mean():
+    flat_mean = [400, 250, 160] + [100] * 17
+    sharpening = [
+        1000 * (images / 10_000) ** -0.6 for images in IMAGES
+    ]  # the finest level: 34% per doubling (33% between medians)
+    plateau = judge_run(IMAGES, flat_mean, sharpening, 96)
+    assert plateau.verdict == "falling" and plateau.finest_verdict == "falling" and plateau.drop_per_doubling == 0
+    assert plateau_line(plateau, "").startswith("SWD still falling at 96 px: ~33% lower per doubling of the images")
+
+
+def test_a_run_has_plateaued_since_the_later_of_its_mean_and_its_finest_level():
+    mean = [400, 250, 160] + [100] * 17
+    finest = [400, 300, 250, 200, 160, 130] + [100] * 14
+    plateau = judge_run(IMAGES, mean, finest, 32)
+    assert plateau.verdict == "plateaued" and plateau.since_images_seen == 70_000 == judge_curve(IMAGES, finest).since_images_seen
+    assert judge_curve(IMAGES, mean).since_images_seen == 40_000

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from vjgan.errors import RunError, StoreError
 from vjgan.files import write_atomic
 from vjgan.footage.store import FrameStore
-from vjgan.plateau import Plateau, judge_curve, plateau_line
+from vjgan.plateau import Plateau, judge_run, plateau_line
 from vjgan.plot import line_chart_png
 from vjgan.run.directory import RunDir
 
@@ -210,7 +210,9 @@ def evaluate_run(
         rows.append(SnapshotQuality(index, snapshots.images_seen[index], swd.mean_x1e3, swd.per_level_x1e3, diversity(frames)))
         if on_snapshot is not None:
             on_snapshot(done + 1, len(indices))
-    plateau = judge_curve([row.images_seen for row in rows], [row.swd_x1e3 for row in rows])
+    seen = [row.images_seen for row in rows]
+    finest = [row.swd_per_level_x1e3[0] for row in rows]
+    plateau = judge_run(seen, [row.swd_x1e3 for row in rows], finest, reference.levels_px[0])
     line = plateau_line(plateau, PLATEAU_HINTS.get(run_config.model.arch, PLATEAU_HINT))
     return _write_report(run, Path(store.path), reference.levels_px, diversity(real), rows, plateau, line)
 
