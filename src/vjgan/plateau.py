@@ -49,6 +49,7 @@ class Plateau:
     finest_level_px: int | None = None  # a run's verdict: its finest pyramid level, judged on its own too
     finest_verdict: str | None = None
     finest_drop_per_doubling: float | None = None
+    finest_noise_margin: float | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -93,6 +94,7 @@ def judge_run(images_seen: list[int], swd_x1e3: list[float], finest_x1e3: list[f
         finest_level_px=finest_level_px,
         finest_verdict=finest.verdict,
         finest_drop_per_doubling=finest.drop_per_doubling,
+        finest_noise_margin=finest.noise_margin,
     )
 
 

@@ -4,11 +4,12 @@ import time
 
 from rich.progress import TextColumn
 
-from vjgan.console import make_progress
+from vjgan.console import console, make_progress
 from vjgan.interrupts import StopSignals
 from vjgan.run.directory import RunDir
 from vjgan.train.config import TrainConfig
 from vjgan.train.distributed import World, any_rank
+from vjgan.train.expectations import quality_eta_line
 
 
 class StopRequest(StopSignals):
@@ -31,10 +32,13 @@ class StopRequest(StopSignals):
 
 
 class TrainingProgress:
-    """The progress bar (rank 0): images seen / total, images/s, D and G loss, ETA."""
+    """The progress bar (rank 0): images seen / total, images/s, D and G loss, ETA; and, once the first log
+    window has measured the throughput, one line with the expected time to good quality (`train.expectations`)."""
 
     def __init__(self, run: RunDir, config: TrainConfig, images_seen: int, enabled: bool):
         self.enabled = enabled
+        self.config = config
+        self.eta_shown = False
         self.bar = make_progress(
             TextColumn("{task.fields[rate]} img/s"),
             TextColumn("D {task.fields[d_loss]}"),
@@ -58,10 +62,16 @@ class TrainingProgress:
             self.bar.update(self.task, completed=images_seen)
 
     def show(self, record: dict) -> None:
-        if self.enabled:
-            self.bar.update(
-                self.task,
-                rate=f"{record['images_per_second']:.0f}",
-                d_loss=f"{record['d_loss']:.3f}",
-                g_loss=f"{record['g_loss']:.3f}",
-            )
+        """A log record (made at the log cadence, the loop's only host sync) onto the bar; the first also gives the ETA line."""
+        if not self.enabled:
+            return
+        if not self.eta_shown:
+            eta = quality_eta_line(self.config, record["images_seen"], record["images_per_second"])
+            console.print(eta, markup=False, soft_wrap=True)
+            self.eta_shown = True
+        self.bar.update(
+            self.task,
+            rate=f"{record['images_per_second']:.0f}",
+            d_loss=f"{record['d_loss']:.3f}",
+            g_loss=f"{record['g_loss']:.3f}",
+        )

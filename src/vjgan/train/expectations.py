@@ -1,0 +1,68 @@
+"""How long a run will take to reach good quality on this machine: the throughput it measures, times the
+images the bench needed.
+
+"Good quality" is where a bench run's SWD had plateaued: `vjgan eval` on the run (`vjgan.plateau`: the
+mean over the pyramid levels and the finest level, each within 10% of its final level). That figure
+depends on the model, so it is only quoted for the arch, frame size and width the bench has measured;
+any other model gets "no estimate" rather than a guess. Where the bench's run was still sharpening
+when it ended, its length is quoted as a lower bound.
+"""
+
+from dataclasses import dataclass
+
+from vjgan.train.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class GoodQuality:
+    images: int  # the slowest genre's images to good quality; not reached: the images its run trained
+    reached: bool = True  # False: that run still sharpened when it ended, so `images` is a lower bound
+    fastest_images: int | None = None  # the fastest genre's, where the genres differ
+
+
+# By (arch, (height px, width px), model width): the plateau's "since" of `vjgan eval` on runs of
+#   bench/quality.py --presets modern --width 16 --size S --images N --snapshots K --threads 1 --device cpu
+# (the preset's other settings; bench/RESULTS.md, "Time to good quality"), over the genres measured.
+IMAGES_TO_GOOD_QUALITY = {
+    ("modern", (32, 32), 16): GoodQuality(384_000, reached=False, fastest_images=96_000),
+    ("modern", (64, 64), 16): GoodQuality(256_000, reached=False),
+    ("modern", (96, 96), 16): GoodQuality(256_000, reached=False),
+}
+
+
+def quality_eta_line(
+    config: TrainConfig, images_seen: int, images_per_second: float, table: dict = IMAGES_TO_GOOD_QUALITY
+) -> str:
+    """One line: at the measured rate, when the run reaches good quality and when its schedule ends."""
+    height, width = config.model.size_px
+    model = f"`{config.model.arch}` at {width}x{height}, width {config.model.width}"
+    rate = f"at {images_per_second:.0f} img/s"
+    images_left = max(0, config.images_total - images_seen)
+    schedule = f"schedule: {config.images_total:,} images, {duration(images_left / images_per_second)} to go"
+    good = table.get((config.model.arch, config.model.size_px, config.model.width))
+    if good is None:
+        return f"{rate}: no estimate of the time to good quality for {model} ({schedule})"
+
+    def until(images: int) -> str:
+        return duration((images - images_seen) / images_per_second)
+
+    images = f"{good.images:,} images" if good.reached else f"more than {good.images:,} images"
+    when = f"~{until(good.images)}" if good.reached else f"over {until(good.images)}"
+    if good.fastest_images is not None:
+        images = f"{good.fastest_images:,} to {images} (by footage)"
+        if images_seen < good.fastest_images:
+            when = f"~{until(good.fastest_images)} to {when.removeprefix('~')}"
+    if images_seen >= good.images:
+        when = "already passed" if good.reached else "past where the bench's runs ended, still sharpening"
+    else:
+        when += " from now" + ("; beyond this run's schedule" if config.images_total < good.images else "")
+    return f"{rate}, {model} reaches good quality after {images}: {when} ({schedule})"
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a planner reads them: "45s", "12m", "3h 22m"."""
+    minutes, second = divmod(round(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h {minute:02d}m"
+    return f"{minute}m" if minute else f"{second}s"
