@@ -2,7 +2,7 @@
 
 Each point of the curve is the SWD of the fixed noise bank at one snapshot, and the points are noisy:
 G keeps moving between snapshots, and on 64-frame banks consecutive points of a curve that has stopped
-improving differ by 20-50% (bench/RESULTS.md, "Time to good quality"). So the rule compares *levels*
+improving differ by 10-130% (organic at 32 px, bench/RESULTS.md, "Time to good quality"). So the rule compares *levels*
 (medians, which one lucky or unlucky snapshot cannot move) over doublings of training, and asks the
 drop to stand out of the curve's own scatter:
 
