@@ -14,6 +14,7 @@ from vjgan.footage.store import open_stores
 from vjgan.model.networks import ModelConfig
 from vjgan.sizes import parse_full_size_hw
 from vjgan.train.config import BALANCES, DATA_MODES, PRESETS, preset, with_epochs
+from vjgan.train.expectations import duration
 
 
 def register(parser) -> None:
@@ -204,16 +205,13 @@ def run_genres(args) -> int:
             table.add_row(result.genre, f"{result.images_seen:,}", "-", "-", "-", "failed: see above")
             continue
         swd = "-" if result.swd is None else f"{result.swd[1]:.1f} @ {result.swd[0]:,}"
-        left = "done" if result.images_seen >= result.images_total else duration(result.seconds_left)
-        table.add_row(result.genre, f"{result.images_seen:,}", f"{result.images_total:,}", swd, duration(result.seconds), left)
+        left = "done" if result.images_seen >= result.images_total else known_duration(result.seconds_left)
+        spent = known_duration(result.seconds)
+        table.add_row(result.genre, f"{result.images_seen:,}", f"{result.images_total:,}", swd, spent, left)
     console.print(table)
     return 1 if any(result.error is not None for result in results) else 0
 
 
-def duration(seconds: float | None) -> str:
-    """Seconds as the table shows them: "1h 02m", "3m 20s"; "-" when not known."""
-    if seconds is None:
-        return "-"
-    minutes, second = divmod(round(seconds), 60)
-    hours, minute = divmod(minutes, 60)
-    return f"{hours}h {minute:02d}m" if hours else f"{minute}m {second:02d}s"
+def known_duration(seconds: float | None) -> str:
+    """A duration as the progress lines write it; "-" when not known."""
+    return "-" if seconds is None else duration(seconds)
