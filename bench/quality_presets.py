@@ -5,14 +5,15 @@
         --minutes 8 --images 100000 --seeds 0,1,2 --threads 2                                   # issue 15 in full
 
 A variant is a preset name, or `name=preset:field=value;field=value` with `with_overrides` names
-(`w32=modern:model_width=32;lr=0.0004`): one run per variant, genre, size, seed and schedule. `--minutes`
-trains each run for that wall-clock budget, `--images` for that many images; given both, every run is
-done under each. Each run's final EMA generator draws `--samples` fresh frames, scored against as many
-store frames by SWD x 1e3 (Laplacian pyramid, finest level first; lower is better) and by diversity.
-The floor row is the same SWD between two disjoint halves of the store: what a perfect model would
-score. One contact sheet per size (`--sheet-dir`, bench/ by default): per genre, a row of real frames,
-then a row of each variant's samples (first seed, first schedule). Rows go to `--work-dir`/rows.jsonl
-as they finish, the markdown table to stdout.
+(`w32=modern:model_width=32;lr=0.0004`), several after `--variants` separated by spaces: one run per
+variant, genre, size, seed and schedule. `--minutes` trains each run for that wall-clock budget,
+`--images` for that many images; given both, every run is done under each. Each run's final EMA
+generator draws `--samples` fresh frames, scored against as many store frames by SWD x 1e3
+(Laplacian pyramid, finest level first; lower is better) and by diversity. The floor row is the same
+SWD between two disjoint halves of the store: what a perfect model would score. One contact sheet per
+size (`--sheet-dir`, bench/ by default): per genre, a row of real frames, then a row of each variant's
+samples (first seed, first schedule). Rows go to `--work-dir`/rows.jsonl as they finish, the markdown
+table to stdout.
 """
 
 import argparse
@@ -90,8 +91,8 @@ def schedules(args) -> list[tuple[str, dict]]:
 
 
 def sheet_image(rows: list[tuple[str, np.ndarray]]) -> Image.Image:
-    """Labelled rows of (n, h, w, 3) uint8 frames, SHEET_COLUMNS each, stacked top to bottom; labels as text files
-    would need a font, so each row's label is its order in the printed legend."""
+    """(label, (n, h, w, 3) uint8 frames) rows, SHEET_COLUMNS frames each, stacked top to bottom. The picture
+    carries no text (that would need a font file); `main` prints the labels in row order."""
     height, width = rows[0][1].shape[1:3]
     sheet = np.zeros((len(rows) * (height + 2), SHEET_COLUMNS * (width + 2), 3), np.uint8)
     for r, (_, frames) in enumerate(rows):
@@ -105,7 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--footage", type=Path, default=Path("../shared/footage"))
     parser.add_argument("--genres", default="geometry,organic,particles,typo")
-    parser.add_argument("--variants", default="modern,modern2", help="comma list of variants (see above)")
+    parser.add_argument("--variants", nargs="+", default=["modern", "modern2"], help="variants, space-separated (see above)")
     parser.add_argument("--sizes", default="64", help="comma list of frame sizes in pixels")
     parser.add_argument("--minutes", type=float, help="wall-clock budget of each run")
     parser.add_argument("--images", type=int, help="image budget of each run")
@@ -119,7 +120,7 @@ def main() -> None:
     if not (args.minutes or args.images):
         parser.error("give --minutes, --images or both")
     torch.set_num_threads(args.threads)
-    variants = [parse_variant(text) for text in args.variants.split(",")]
+    variants = [parse_variant(text) for text in args.variants]
     seeds = [int(s) for s in args.seeds.split(",")]
     args.work_dir.mkdir(parents=True, exist_ok=True)
     rows_path = args.work_dir / "rows.jsonl"
