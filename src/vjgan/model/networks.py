@@ -25,8 +25,9 @@ Linear keeps its bias: BatchNorm there is per channel of the (C, h, w) grid, the
 Skip-layer excitation (``skip_excitation``, FastGAN, Liu et al. 2021), for ``modern``: each coarse
 feature map of G also gates, channel by channel, the feature map 8x finer (4x4 -> 32x32 at 64 px). The
 gate is computed from the whole coarse map, so the layout decided at the base grid reaches the fine
-layers in one hop instead of through every block between; FastGAN found it the cheapest way to sharper
-frames on a few hundred images. Off by default: runs made without it load as they were.
+layers in one hop instead of through every block between; FastGAN found it a cheap way to sharper frames
+from a few hundred images at 256-1024 px. At 64 px (one gate) it did not help in issue 15's screen
+(bench/RESULTS.md), so no preset uses it yet. Off by default: runs made without it load as they were.
 
 Channel count: ``width`` channels at full resolution, doubling per block towards the base grid and
 capped at ``8 * width`` (seed96 at 96 px: 64 -> 128 -> 256 -> 512, base grid 6x6).

@@ -35,7 +35,7 @@ class TrainConfig:
     lr: float = 2e-4  # Adam learning rate of both networks
     betas: tuple[float, float] = (0.5, 0.999)  # Adam (beta1, beta2)
     weight_decay: float = 1e-5  # L2 penalty added to the gradients (the original's WeightDecay hook)
-    loss: str = "bce"  # "bce" (the original) or "hinge"
+    loss: str = "bce"  # "bce" (the original), "hinge" or "relativistic" (pairs of real and fake frames, R3GAN)
     gradient_penalty: float = 0.0  # gamma of the R1 + R2 penalties, gamma / 2 * E|grad D|^2 on real and on fake frames; 0: off
     gradient_penalty_every_steps: int = 1  # lazy regularisation (StyleGAN2): penalties on every n-th step only, n times as strong
     flip: bool = True  # mirror a random half of each real batch left-right
