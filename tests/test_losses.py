@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vjgan.model.losses import d_loss, g_loss
+from vjgan.model.losses import d_loss, g_loss, gradient_penalty
 
 
 def _two_class_logits(scores: torch.Tensor) -> torch.Tensor:
@@ -47,3 +47,22 @@ def test_unknown_loss_kind_is_refused():
         d_loss("wasserstein", torch.zeros(2), torch.zeros(2))
     with pytest.raises(ValueError, match="wasserstein"):
         g_loss("wasserstein", torch.zeros(2))
+
+
+def test_relativistic_loss_ranks_pairs_so_shifting_every_score_changes_nothing():
+    real, fake = torch.randn(6), torch.randn(6)
+    for shift in (-5.0, 0.0, 7.0):
+        torch.testing.assert_close(d_loss("relativistic", real + shift, fake + shift), d_loss("relativistic", real, fake))
+        torch.testing.assert_close(g_loss("relativistic", fake + shift, real + shift), g_loss("relativistic", fake, real))
+    assert d_loss("relativistic", torch.tensor([3.0]), torch.tensor([-3.0])) < 0.01  # a pair ranked right
+    assert g_loss("relativistic", torch.tensor([-3.0]), torch.tensor([3.0])) > 6  # G's frame ranked below its pair
+
+
+def test_gradient_penalty_is_the_squared_input_gradient_and_can_be_differentiated():
+    weight = torch.tensor([[1.0, 2.0], [0.0, -3.0]], requires_grad=True)
+    inputs = torch.randn(5, 1, 2, 2, requires_grad=True)
+    scores = (inputs.flatten(1) * weight.flatten()).sum(1) * 0.5  # linear: d score / d input = weight / 2
+    penalty = gradient_penalty(scores, inputs)
+    assert penalty.item() == pytest.approx((1 + 4 + 9) / 4)
+    penalty.backward()  # D's weights get the penalty's gradient: 2 * (weight / 2) / 2
+    torch.testing.assert_close(weight.grad, weight.detach() / 2)

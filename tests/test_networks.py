@@ -163,3 +163,21 @@ def test_sample_latents_are_reproducible_from_the_generator_seed():
     again = sample_latents(4, 100, "uniform", torch.Generator().manual_seed(7))
     other = sample_latents(4, 100, "uniform", torch.Generator().manual_seed(8))
     assert first.shape == (4, 100) and torch.equal(first, again) and not torch.equal(first, other)
+
+
+@pytest.mark.parametrize("size_px", [(32, 32), (64, 64), (128, 128), (256, 256), (64, 112)])
+def test_skip_excitation_gates_the_map_8x_finer_at_every_size(size_px):
+    config = ModelConfig(size_px=size_px, arch="modern", skip_excitation=True, **TINY)
+    generator = Generator(config)
+    assert len(generator.excite) == config.n_blocks - 3 and generator(torch.randn(2, 8)).shape == (2, 3, *size_px)
+    with torch.no_grad():  # a gate shut on every channel leaves the fine map all zero: the frame no longer depends on z
+        generator.excite[0].gate[1].weight.fill_(1.0)  # the pooled coarse map is >= 0 (after a ReLU): a positive sum
+        generator.excite[0].gate[3].weight.fill_(-1e3)  # sigmoid(-large) = 0 on every channel
+    images = generator.eval()(torch.randn(3, 8))
+    torch.testing.assert_close(images[0], images[1])
+
+
+def test_skip_excitation_is_modern_only_and_off_by_default():
+    assert ModelConfig().skip_excitation is False and not Generator(ModelConfig(**TINY)).excite
+    with pytest.raises(VjganError, match="skip_excitation: only for arch 'modern'"):
+        ModelConfig(arch="seed96", skip_excitation=True)

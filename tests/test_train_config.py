@@ -26,7 +26,7 @@ def test_seed96_preset_is_the_original_workflow():
 
 
 def test_every_preset_builds_and_modern_differs_from_seed96():
-    assert set(PRESETS) == {"seed96", "modern"}
+    assert set(PRESETS) == {"seed96", "modern", "modern2", "modern256"}
     assert preset("modern").model.arch == "modern" and preset("modern").loss == "hinge"
 
 

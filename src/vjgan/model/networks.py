@@ -22,6 +22,13 @@ cancels a per-channel bias exactly (its gradient is zero), so the function is th
 step is faster (oneDNN computes transposed-convolution bias gradients on a slow path). G's first
 Linear keeps its bias: BatchNorm there is per channel of the (C, h, w) grid, the bias per position.
 
+Skip-layer excitation (``skip_excitation``, FastGAN, Liu et al. 2021), for ``modern``: each coarse
+feature map of G also gates, channel by channel, the feature map 8x finer (4x4 -> 32x32 at 64 px). The
+gate is computed from the whole coarse map, so the layout decided at the base grid reaches the fine
+layers in one hop instead of through every block between; FastGAN found it a cheap way to sharper frames
+from a few hundred images at 256-1024 px. At 64 px (one gate) it did not help in issue 15's screen
+(bench/RESULTS.md), so no preset uses it yet. Off by default: runs made without it load as they were.
+
 Channel count: ``width`` channels at full resolution, doubling per block towards the base grid and
 capped at ``8 * width`` (seed96 at 96 px: 64 -> 128 -> 256 -> 512, base grid 6x6).
 """
@@ -42,6 +49,8 @@ MIN_SIZE_PX = 32
 MAX_SIZE_PX = 256
 SIZE_STEP_PX = 16  # every size is a multiple of this: the base grid is at least size / 16
 MAX_BASE_GRID_PX = 6  # the base grid is halved (one more block) while larger than this and even
+EXCITATION_SPAN_BLOCKS = 3  # a skip excitation gates the feature map 2**3 = 8x finer than the one it reads
+EXCITATION_POOL_PX = 4  # the coarse map is pooled to this grid before the gate's 4x4 convolution
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class ModelConfig:
     arch: str = "seed96"  # "seed96" (the original DCGAN) or "modern"
     spectral_norm: bool = False  # spectral normalisation on D's layers (replaces D's BatchNorm)
     latent: str = "uniform"  # latent distribution: "uniform" in [-1, 1] (the original) or "normal"
+    skip_excitation: bool = False  # "modern" only: coarse feature maps of G gate those 8x finer (FastGAN's SLE)
 
     def __post_init__(self):
         object.__setattr__(self, "size_px", tuple(int(s) for s in self.size_px))
@@ -66,6 +76,8 @@ class ModelConfig:
             raise VjganError(f"model arch {self.arch!r}: unknown; choose one of {', '.join(ARCHS)}")
         if self.latent not in LATENTS:
             raise VjganError(f"model latent {self.latent!r}: unknown; choose one of {', '.join(LATENTS)}")
+        if self.skip_excitation and self.arch != "modern":
+            raise VjganError(f"model skip_excitation: only for arch 'modern', not {self.arch!r} (seed96 stays the original)")
         if self.z_dim < 1 or self.width < 1:
             raise VjganError(f"model z_dim={self.z_dim}, width={self.width}: both must be at least 1")
 
@@ -95,6 +107,13 @@ class ModelConfig:
     def channels(self) -> list[int]:
         """Feature channels from the base grid up to the last block's input, e.g. [512, 256, 128, 64]."""
         return [self.width * min(2**i, 8) for i in reversed(range(self.n_blocks))]
+
+    @property
+    def excitations(self) -> list[tuple[int, int]]:
+        """(coarse, fine) indices into `channels` of G's skip excitations; none without `skip_excitation`."""
+        if not self.skip_excitation:
+            return []
+        return [(i, i + EXCITATION_SPAN_BLOCKS) for i in range(self.n_blocks - EXCITATION_SPAN_BLOCKS)]
 
 
 def latent_from_gaussian(g: torch.Tensor, latent: str) -> torch.Tensor:
@@ -154,13 +173,25 @@ class Generator(nn.Module):
         if config.arch == "modern":
             blocks.append(nn.Tanh())
         self.blocks = nn.Sequential(*blocks)
+        self.excite = nn.ModuleList(SkipExcitation(channels[coarse], channels[fine]) for coarse, fine in config.excitations)
         self.apply(init_weights)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         grid_h, grid_w = self.config.base_grid
         x = self.project(z)  # (N, 512 * 6 * 6)
         x = x.reshape(len(z), -1, grid_h, grid_w)  # (N, 512, 6, 6)
-        return self.blocks(x)  # (N, 3, 96, 96): BatchNorm + ReLU, then the upsampling blocks
+        if not self.excite:
+            return self.blocks(x)  # (N, 3, 96, 96): BatchNorm + ReLU, then the upsampling blocks
+        excite_at = {fine: excite for (_, fine), excite in zip(self.config.excitations, self.excite)}
+        features = []  # the feature map at each resolution, coarsest first: (N, channels[i], h * 2**i, w * 2**i)
+        for index, layer in enumerate(self.blocks):
+            x = layer(x)
+            if index % 3 == 1 and index < len(self.blocks) - 2:  # after a ReLU ([BN, ReLU], then [up, BN, ReLU] per block)
+                stage = len(features)
+                if stage in excite_at:
+                    x = excite_at[stage](features[stage - EXCITATION_SPAN_BLOCKS], x)  # gated by the map 8x coarser
+                features.append(x)
+        return x  # (N, 3, H, W)
 
 
 class Discriminator(nn.Module):
@@ -217,6 +248,28 @@ class MinibatchStddev(nn.Module):
         spread = x.float().std(dim=0, unbiased=False).mean()  # () over (C, h, w) of per-position stds
         extra = spread.to(x.dtype).expand(x.shape[0], 1, x.shape[2], x.shape[3])  # (N, 1, h, w)
         return torch.cat([x, extra], dim=1)  # (N, C + 1, h, w)
+
+
+class SkipExcitation(nn.Module):
+    """FastGAN's skip-layer excitation: a coarse map (N, C, h, w) scales each channel of a fine map (N, c, 8h, 8w).
+
+    Pooling to a 4x4 grid and a 4x4 convolution read the coarse map whole; the sigmoid gate in (0, 1) per
+    channel lets it switch fine features on and off (a per-frame "style"), a multiplication rather than an
+    addition, so it costs two small convolutions and no full-resolution work.
+    """
+
+    def __init__(self, coarse_channels: int, fine_channels: int):
+        super().__init__()
+        self.gate = nn.Sequential(
+            nn.AdaptiveAvgPool2d(EXCITATION_POOL_PX),  # (N, C, 4, 4)
+            nn.Conv2d(coarse_channels, fine_channels, EXCITATION_POOL_PX, bias=False),  # (N, c, 1, 1)
+            nn.SiLU(),
+            nn.Conv2d(fine_channels, fine_channels, 1, bias=False),
+            nn.Sigmoid(),  # (N, c, 1, 1) in (0, 1)
+        )
+
+    def forward(self, coarse: torch.Tensor, fine: torch.Tensor) -> torch.Tensor:
+        return fine * self.gate(coarse)
 
 
 class NearestUpsample2x(nn.Module):

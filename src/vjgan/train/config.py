@@ -36,7 +36,9 @@ class TrainConfig:
     lr: float = 2e-4  # Adam learning rate of both networks
     betas: tuple[float, float] = (0.5, 0.999)  # Adam (beta1, beta2)
     weight_decay: float = 1e-5  # L2 penalty added to the gradients (the original's WeightDecay hook)
-    loss: str = "bce"  # "bce" (the original) or "hinge"
+    loss: str = "bce"  # "bce" (the original), "hinge" or "relativistic" (pairs of real and fake frames, R3GAN)
+    gradient_penalty: float = 0.0  # gamma of the R1 + R2 penalties, gamma / 2 * E|grad D|^2 on real and on fake frames; 0: off
+    gradient_penalty_every_steps: int = 1  # lazy regularisation (StyleGAN2): penalties on every n-th step only, n times as strong
     flip: bool = True  # mirror a random half of each real batch left-right
     balance: str = "frames"  # real frames drawn uniformly ("frames") or a uniform source video, then a frame of it ("sources")
     augment: str = ""  # DiffAugment policy, e.g. "color,translation,cutout"; "" = none
@@ -62,6 +64,7 @@ class TrainConfig:
             object.__setattr__(self, "store", tuple(str(path) for path in self.store))
         positive = (
             "batch_size",
+            "gradient_penalty_every_steps",
             "ema_half_life_images",
             "images_total",
             "snapshot_every_images",
@@ -86,6 +89,8 @@ class TrainConfig:
             raise VjganError(f"train setting data={self.data!r}: choose one of {', '.join(DATA_MODES)}")
         if self.data_budget_gib is not None and not self.data_budget_gib > 0:
             raise VjganError(f"train setting data_budget_gib={self.data_budget_gib}: must be more than 0")
+        if not (math.isfinite(self.gradient_penalty) and self.gradient_penalty >= 0):
+            raise VjganError(f"train setting gradient_penalty={self.gradient_penalty}: must be 0 (off) or a positive number")
         if not self.ema_rampup >= 0:
             raise VjganError(f"train setting ema_rampup={self.ema_rampup}: must be 0 (off) or more")
         if self.minutes is not None and not self.minutes > 0:
@@ -122,6 +127,21 @@ PRESETS = {
         augment="color,translation,cutout",
     ),
 }
+# Issue 15, screened on the CPU (bench/RESULTS.md "Quality per minute"): at a fixed wall-clock budget the
+# narrow net sees ~5x the images of width 64, twice the learning rate and half the batch take ~4x the
+# steps, and the relativistic pairing loss (R3GAN) ranks each real frame against a fake one.
+PRESETS["modern2"] = dataclasses.replace(
+    PRESETS["modern"],
+    model=dataclasses.replace(PRESETS["modern"].model, width=16),
+    batch_size=32,
+    lr=4e-4,
+    loss="relativistic",
+)
+# For a GPU, to render at 1080p: modern2's training settings on a 256 px network of full width (channels
+# 64 at 256 px up to 512 at the 4x4 base grid). Not measured on a GPU yet (see bench/RESULTS.md).
+PRESETS["modern256"] = dataclasses.replace(
+    PRESETS["modern2"], model=dataclasses.replace(PRESETS["modern2"].model, size_px=(256, 256), width=64)
+)
 
 
 def preset(name: str) -> TrainConfig:

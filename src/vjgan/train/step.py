@@ -14,7 +14,7 @@ from vjgan.console import console
 from vjgan.device import autocast_dtype, pick_device
 from vjgan.errors import RunError
 from vjgan.model.augment import diff_augment
-from vjgan.model.losses import d_loss, g_loss
+from vjgan.model.losses import PAIRED_LOSSES, d_loss, g_loss, gradient_penalty
 from vjgan.model.networks import Generator, sample_latents
 from vjgan.train.config import TrainConfig
 from vjgan.train.data import RealFrames, StreamedFrames
@@ -40,6 +40,10 @@ class TrainStep:
         self.graphed = config.cuda_graph and world.device.type == "cuda"
         if config.cuda_graph and world.size > 1:
             raise RunError("--cuda-graph records one process's step; under torchrun leave it off")
+        if self.graphed and config.gradient_penalty > 0 and config.gradient_penalty_every_steps > 1:
+            raise RunError(
+                "--cuda-graph records one step: lazy gradient penalties need steps run one by one; penalise every step"
+            )
         if config.cuda_graph and not self.graphed and world.is_main:
             console.print(f"--cuda-graph: training on {world.device.type}, not CUDA; steps run one by one")
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -59,7 +63,8 @@ class TrainStep:
         return self.graph_losses
 
     def _eager_step(self) -> torch.Tensor:
-        return train_step(self.state, self.real, self.config, self.world, self.amp_dtype, self.ema_decay)
+        regularise = self.state.counters.step % self.config.gradient_penalty_every_steps == 0
+        return train_step(self.state, self.real, self.config, self.world, self.amp_dtype, self.ema_decay, regularise)
 
     def _warmup_step(self) -> torch.Tensor:
         side = torch.cuda.Stream()
@@ -100,7 +105,13 @@ def step_on_random_frames(config: TrainConfig, n_frames: int) -> TrainStep:
 
 
 def train_step(
-    state: TrainingState, real: RealFrames | StreamedFrames, config: TrainConfig, world: World, amp_dtype, ema_decay: torch.Tensor
+    state: TrainingState,
+    real: RealFrames | StreamedFrames,
+    config: TrainConfig,
+    world: World,
+    amp_dtype,
+    ema_decay: torch.Tensor,
+    regularise: bool,
 ) -> torch.Tensor:
     """One optimisation step; returns this rank's (D loss, G loss) as a (2,) tensor left on the device.
 
@@ -108,7 +119,8 @@ def train_step(
     normalised and differentiated on its own, as if it were a rank of its own; gradients add up over
     the shards and `average_gradients` makes them the mean over all the run's shards.
     `ema_decay` is EMA-G's decay for this step as a 0-dim tensor on the device (see `update_ema`).
-    `amp_dtype` is the autocast dtype (None: float32).
+    `amp_dtype` is the autocast dtype (None: float32). `regularise`: this step adds D's gradient penalties (if the
+    config has them), `gradient_penalty_every_steps` times as strong, since the steps between go without.
     """
     nets, streams = state.nets, state.streams
     shard_batch = config.batch_size // world.size // len(streams)
@@ -119,7 +131,9 @@ def train_step(
 
     # D step: real frames should score high, G's frames (detached: D's step must not move G) low
     nets.opt_d.zero_grad(set_to_none=True)
-    fakes, d_losses = [], []
+    penalise = regularise and config.gradient_penalty > 0  # R1 + R2: D's inputs are differentiated too
+    penalty_weight = config.gradient_penalty / 2 * config.gradient_penalty_every_steps
+    fakes, reals, d_losses = [], [], []
     for position, shard in enumerate(streams):
         # sample
         real_images = real.sample(position, shard_batch, config.flip, shard["batch"])  # (b, 3, H, W) in [-1, 1]
@@ -127,11 +141,16 @@ def train_step(
         use_shard_buffers(nets, position)
         with autocast:
             fake = nets.G_forward(z)  # (b, 3, H, W)
-            real_scores = nets.D_forward(diff_augment(real_images, config.augment, shard["augment"]))  # (b,)
-            fake_scores = nets.D_forward(diff_augment(fake.detach(), config.augment, shard["augment"]))  # (b,)
+            real_in = diff_augment(real_images, config.augment, shard["augment"]).requires_grad_(penalise)
+            fake_in = diff_augment(fake.detach(), config.augment, shard["augment"]).requires_grad_(penalise)
+            real_scores, fake_scores = nets.D_forward(real_in), nets.D_forward(fake_in)  # (b,) each
             loss_d = d_loss(config.loss, real_scores, fake_scores)
+            if penalise:
+                r1_r2 = gradient_penalty(real_scores, real_in) + gradient_penalty(fake_scores, fake_in)
+                loss_d = loss_d + penalty_weight * r1_r2
         loss_d.backward()  # adds this shard's gradients to the others'
         fakes.append(fake)
+        reals.append(real_in.detach())
         d_losses.append(loss_d.detach().float())
     average_gradients(nets.D.parameters(), world, len(streams))
     nets.opt_d.step()
@@ -140,10 +159,12 @@ def train_step(
     nets.D.requires_grad_(False)
     nets.opt_g.zero_grad(set_to_none=True)
     g_losses = []
-    for position, (shard, fake) in enumerate(zip(streams, fakes)):
+    for position, (shard, fake, real_in) in enumerate(zip(streams, fakes, reals)):
         use_shard_buffers(nets, position)
         with autocast:
-            loss_g = g_loss(config.loss, nets.D_forward(diff_augment(fake, config.augment, shard["augment"])))
+            fake_scores = nets.D_forward(diff_augment(fake, config.augment, shard["augment"]))  # (b,)
+            real_scores = real_scores_for_g(nets.D_forward, real_in) if config.loss in PAIRED_LOSSES else None
+            loss_g = g_loss(config.loss, fake_scores, real_scores)
         loss_g.backward()
         g_losses.append(loss_g.detach().float())
     nets.D.requires_grad_(True)
@@ -153,6 +174,12 @@ def train_step(
     # EMA
     update_ema(nets.G_ema, nets.G, ema_decay)
     return torch.stack([torch.stack(d_losses), torch.stack(g_losses)], dim=1).mean(0)  # (held shards, 2) -> (2,)
+
+
+@torch.no_grad()
+def real_scores_for_g(D_forward: torch.nn.Module, real_in: torch.Tensor) -> torch.Tensor:
+    """D's (updated) scores (b,) of the D step's augmented real frames, for a paired G loss: constants to G."""
+    return D_forward(real_in)
 
 
 @torch.no_grad()

@@ -1,0 +1,189 @@
+"""Presets side by side at equal wall-clock time or equal images: SWD per level, diversity, the real floor.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/quality_presets.py --genres geometry --minutes 3   # a screen
+    .venv/bin/python bench/quality_presets.py --genres geometry,organic,particles,typo --sizes 64,96 \\
+        --minutes 8 --images 100000 --seeds 0,1,2 --threads 2                                   # issue 15 in full
+
+A variant is a preset name, or `name=preset:field=value;field=value` with `with_overrides` names
+(`w32=modern:model_width=32;lr=0.0004`), several after `--variants` separated by spaces: one run per
+variant, genre, size, seed and schedule. `--minutes` trains each run for that wall-clock budget,
+`--images` for that many images; given both, every run is done under each. Each run's final EMA
+generator draws `--samples` fresh frames, scored against as many store frames by SWD x 1e3
+(Laplacian pyramid, finest level first; lower is better) and by diversity. The floor row is the same
+SWD between two disjoint halves of the store: what a perfect model would score. One contact sheet per
+size (`--sheet-dir`, bench/ by default): per genre, a row of real frames, then a row of each variant's
+samples (first seed, first schedule). Rows go to `--work-dir`/rows.jsonl as they finish, the markdown
+table to stdout.
+"""
+
+import argparse
+import ast
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from vjgan.evaluate import EvalConfig, SwdReference, diversity
+from vjgan.footage.ingest import IngestConfig, ingest
+from vjgan.footage.store import FrameStore
+from vjgan.model.networks import sample_latents, to_uint8
+from vjgan.overrides import with_overrides
+from vjgan.run.checkpoint import load_generator
+from vjgan.train.config import TrainConfig, preset
+from vjgan.train.loop import train
+
+SAMPLE_BATCH = 128  # generator batch when drawing samples for the measurement
+SHEET_COLUMNS = 8  # frames per contact-sheet row
+UNLIMITED_IMAGES = 10**12  # images_total of a run bounded by its minutes
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    config: TrainConfig  # the preset with the variant's overrides (store, size and schedule are set per run)
+
+
+def parse_variant(text: str) -> Variant:
+    """ "modern" or "w32=modern:model_width=32;lr=0.0004" -> Variant (values read as Python literals, else text)."""
+    name, _, spec = text.partition("=")
+    if not spec:
+        return Variant(name, preset(name))
+    preset_name, _, assignments = spec.partition(":")
+    overrides = {}
+    for assignment in filter(None, assignments.split(";")):
+        field, _, value = assignment.partition("=")
+        try:
+            overrides[field.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            overrides[field.strip()] = value.strip()
+    return Variant(name, with_overrides(preset(preset_name), **overrides))
+
+
+def generate(run_dir: Path, count: int, seed: int) -> np.ndarray:
+    """`count` frames (count, H, W, 3) uint8 from the run's newest EMA generator."""
+    generator, config = load_generator(run_dir)
+    latents = sample_latents(count, config.model.z_dim, config.model.latent, torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return np.concatenate([to_uint8(generator(z)).numpy() for z in latents.split(SAMPLE_BATCH)])
+
+
+def real_floor(store: FrameStore, samples: int, seed: int) -> tuple[np.ndarray, dict]:
+    """A reference sample of the store, and the SWD / diversity of a disjoint other half against it."""
+    frames = store.all_frames()
+    order = np.random.default_rng(seed).permutation(len(frames))
+    half = min(samples, len(frames) // 2)
+    reference, other = frames[order[:half]], frames[order[half : 2 * half]]
+    swd = SwdReference(reference, EvalConfig(seed=seed)).distance(other)
+    return reference, {"swd": swd, "diversity": diversity(other), "store_diversity": diversity(reference)}
+
+
+def schedules(args) -> list[tuple[str, dict]]:
+    """("8 min", overrides) and/or ("100000 img", overrides), the run's budget in `with_overrides` names."""
+    out = []
+    if args.minutes:
+        out.append((f"{args.minutes:g} min", {"minutes": args.minutes, "images_total": UNLIMITED_IMAGES}))
+    if args.images:
+        out.append((f"{args.images} img", {"images_total": args.images}))
+    return out
+
+
+def sheet_image(rows: list[tuple[str, np.ndarray]]) -> Image.Image:
+    """(label, (n, h, w, 3) uint8 frames) rows, SHEET_COLUMNS frames each, stacked top to bottom. The picture
+    carries no text (that would need a font file); `main` prints the labels in row order."""
+    height, width = rows[0][1].shape[1:3]
+    sheet = np.zeros((len(rows) * (height + 2), SHEET_COLUMNS * (width + 2), 3), np.uint8)
+    for r, (_, frames) in enumerate(rows):
+        for c, frame in enumerate(frames[:SHEET_COLUMNS]):
+            y, x = r * (height + 2) + 1, c * (width + 2) + 1
+            sheet[y : y + height, x : x + width] = frame
+    return Image.fromarray(sheet)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--footage", type=Path, default=Path("../shared/footage"))
+    parser.add_argument("--genres", default="geometry,organic,particles,typo")
+    parser.add_argument("--variants", nargs="+", default=["modern", "modern2"], help="variants, space-separated (see above)")
+    parser.add_argument("--sizes", default="64", help="comma list of frame sizes in pixels")
+    parser.add_argument("--minutes", type=float, help="wall-clock budget of each run")
+    parser.add_argument("--images", type=int, help="image budget of each run")
+    parser.add_argument("--seeds", default="0", help="comma list of run seeds")
+    parser.add_argument("--samples", type=int, default=512, help="generated and store frames compared")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--work-dir", type=Path, default=Path("bench/_work/quality_presets"))
+    parser.add_argument("--sheet-dir", type=Path, default=Path("bench"))
+    args = parser.parse_args()
+    if not (args.minutes or args.images):
+        parser.error("give --minutes, --images or both")
+    torch.set_num_threads(args.threads)
+    variants = [parse_variant(text) for text in args.variants]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    rows_path = args.work_dir / "rows.jsonl"
+
+    table = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        sheet_rows = []
+        for genre in args.genres.split(","):
+            data_dir = args.work_dir / f"data-{size}"
+            ingest(args.footage / genre, data_dir, IngestConfig(size_px=size), genre=genre)
+            store = FrameStore.open(data_dir / genre)
+            reference, floor = real_floor(store, args.samples, seeds[0])
+            swd_ref = SwdReference(reference, EvalConfig(seed=seeds[0]))
+            table.append(
+                ("real halves (floor)", genre, size, "-", "-", floor["swd"], floor["diversity"], floor["store_diversity"])
+            )
+            sheet_rows.append((f"{genre} real", reference))
+            for variant in variants:
+                for label, budget in schedules(args):
+                    for seed in seeds:
+                        config = with_overrides(
+                            variant.config,
+                            store=str(data_dir / genre),
+                            model_size_px=(size, size),
+                            snapshot_every_images=UNLIMITED_IMAGES,
+                            checkpoint_every_images=UNLIMITED_IMAGES,
+                            device=args.device,
+                            seed=seed,
+                            **budget,
+                        )
+                        run_dir = args.work_dir / f"{genre}-{size}-{variant.name}-{label.replace(' ', '')}-s{seed}"
+                        outcome = train(config, run_dir, force=True)
+                        fake = generate(run_dir, args.samples, seed)
+                        swd = swd_ref.distance(fake)
+                        row = (variant.name, genre, size, label, seed, swd, diversity(fake), floor["store_diversity"])
+                        table.append(row)
+                        record = {
+                            "variant": variant.name,
+                            "genre": genre,
+                            "size_px": size,
+                            "schedule": label,
+                            "seed": seed,
+                            "images_seen": outcome.images_seen,
+                            "swd_x1e3": round(swd.mean_x1e3, 1),
+                            "swd_per_level_x1e3": [round(v, 1) for v in swd.per_level_x1e3],
+                            "diversity": round(row[6], 4),
+                            "store_diversity": round(row[7], 4),
+                        }
+                        with rows_path.open("a") as out:
+                            out.write(json.dumps(record) + "\n")
+                        print(json.dumps(record), flush=True)
+                        if seed == seeds[0] and label == schedules(args)[0][0]:
+                            sheet_rows.append((f"{genre} {variant.name}", fake))
+        sheet = args.sheet_dir / f"quality_presets_{size}px.png"
+        sheet_image(sheet_rows).save(sheet)
+        print(f"contact sheet {sheet}: rows top to bottom: {', '.join(label for label, _ in sheet_rows)}")
+
+    print("| variant | genre | size | schedule | seed | SWD x1e3 | per level (fine ... coarse) | diversity (store) |")
+    print("|---|---|---|---|---|---:|---|---|")
+    for name, genre, size, label, seed, swd, div, store_div in table:
+        levels = " / ".join(f"{v:.1f}" for v in swd.per_level_x1e3)
+        print(f"| {name} | {genre} | {size} | {label} | {seed} | {swd.mean_x1e3:.1f} | {levels} | {div:.3f} ({store_div:.3f}) |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Issue 15's levers in the real training step: R1 + R2 penalties, the relativistic pairing loss, and the
+presets that use them, which must leave runs made before them loadable as they were."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from vjgan.errors import VjganError
+from vjgan.model.networks import Discriminator, Generator
+from vjgan.train.config import config_from_dict, config_to_dict, preset, run_setting_changes
+from vjgan.train.step import step_on_random_frames
+
+NEW_SETTINGS = ("gradient_penalty", "gradient_penalty_every_steps")  # TrainConfig fields added for issue 15
+NEW_MODEL_SETTINGS = ("skip_excitation",)  # ModelConfig fields added for issue 15
+
+
+def _tiny(name: str = "modern", **changes):
+    config = preset(name)
+    small_model = dataclasses.replace(config.model, size_px=(32, 32), width=4, z_dim=8)
+    return dataclasses.replace(config, model=small_model, batch_size=8, precision="fp32", device="cpu", **changes)
+
+
+def test_gradient_penalty_adds_to_ds_loss_of_the_same_step():
+    plain = step_on_random_frames(_tiny(), 16)(0)
+    penalised = step_on_random_frames(_tiny(gradient_penalty=10.0), 16)(0)
+    assert torch.isfinite(penalised).all()
+    assert penalised[0] > plain[0] + 1e-4  # same seed, same batch and weights: only the penalty differs
+
+
+def test_lazy_penalties_skip_the_steps_between_and_weigh_n_times_on_theirs():
+    def first_d_loss(step_count: int, **changes) -> float:
+        step = step_on_random_frames(_tiny(**changes), 16)
+        step.state.counters.step = step_count  # the same weights and batch, as the step-th step of a run
+        return step(0)[0].item()
+
+    plain = first_d_loss(0)
+    every_step = first_d_loss(0, gradient_penalty=10.0) - plain
+    lazy = dict(gradient_penalty=10.0, gradient_penalty_every_steps=4)
+    assert first_d_loss(0, **lazy) - plain == pytest.approx(4 * every_step, rel=1e-3)
+    assert first_d_loss(1, **lazy) == plain
+
+
+def test_relativistic_loss_trains_a_step_starting_from_log_2():
+    losses = step_on_random_frames(_tiny(loss="relativistic"), 16)(0)
+    assert losses == pytest.approx([math.log(2)] * 2, abs=0.05)  # a fresh D scores real and fake alike
+
+
+def test_old_runs_configs_read_back_as_they_were():
+    for name in ("seed96", "modern"):
+        values = config_to_dict(preset(name))
+        for field in NEW_SETTINGS:
+            del values[field]
+        for field in NEW_MODEL_SETTINGS:
+            del values["model"][field]
+        assert config_from_dict(values, "config.toml") == preset(name)
+
+
+def test_a_negative_gradient_penalty_is_refused():
+    with pytest.raises(VjganError, match="gradient_penalty=-1"):
+        _tiny(gradient_penalty=-1.0)
+
+
+def test_modern2_keeps_moderns_networks_and_augmentation_and_changes_only_the_screened_levers():
+    changed = sorted(change.split(":")[0] for change in run_setting_changes(preset("modern"), preset("modern2")))
+    assert changed == ["batch_size", "loss", "lr", "model.width"]
+
+
+def test_modern256_makes_and_scores_256_px_frames():
+    config = preset("modern256")
+    with torch.no_grad():
+        frames = Generator(config.model).eval()(torch.randn(1, config.model.z_dim))
+        assert frames.shape == (1, 3, 256, 256) and Discriminator(config.model)(frames).shape == (1,)
