@@ -11,6 +11,7 @@ from vjgan.console import console
 from vjgan.device import DEVICES, PRECISIONS
 from vjgan.errors import StoreError, VjganError
 from vjgan.footage.store import open_stores
+from vjgan.model.losses import LOSS_KINDS
 from vjgan.model.networks import ModelConfig
 from vjgan.sizes import parse_full_size_hw
 from vjgan.train.config import BALANCES, DATA_MODES, PRESETS, preset, with_epochs
@@ -78,7 +79,9 @@ def register(parser) -> None:
     model.add_argument("--z-dim", dest="model_z_dim", type=int, help="latent vector length")
     model.add_argument("--batch-size", type=int, help="images per step, all ranks together")
     model.add_argument("--lr", type=float, help="Adam learning rate")
-    model.add_argument("--loss", help="bce or hinge")
+    model.add_argument(
+        "--loss", choices=LOSS_KINDS, help="bce (the original), hinge (modern) or relativistic (R3GAN's pairing loss, modern2)"
+    )
     model.add_argument("--augment", help='DiffAugment policy, e.g. "color,translation,cutout" ("" = none)')
     model.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="random left-right flips")
     model.add_argument(
