@@ -142,18 +142,33 @@ def test_a_render_killed_at_random_instants_never_leaves_a_half_clip(tiny_run, t
     clip = tmp_path / name
     partial = tmp_path / (name + PARTIAL_SUFFIX)
     render = cli_call("render", "loop", tiny_run, *CLIP_ARGS, *codec, "--out", clip)
+    writing = writing_seconds(render, partial)  # how long this machine takes: the window the kills aim into
     rng = np.random.default_rng(12)
     outcomes = {"killed writing": 0, "finished": 0}
     for _ in range(KILLS // 2):
         clip.unlink(missing_ok=True)  # each kill starts a clip from nothing (the rerun below finished one)
         # a random instant of the writing: from the moment the clip's .partial appears (the model loaded)
-        code = fork_and_kill(render, seconds=rng.uniform(0.0, 0.06), start_when=partial.exists)
+        code = fork_and_kill(render, seconds=rng.uniform(0.0, writing), start_when=partial.exists)
         assert code in (None, 0)
         outcomes["finished" if assert_whole_or_absent(clip) else "killed writing"] += 1
         assert [path.name for path in tmp_path.iterdir() if path != clip] in ([], [partial.name])  # nothing else left
         assert fork_call(render).returncode == 0  # the next run replaces the leftover and finishes
         assert assert_whole_or_absent(clip) and not partial.exists()
     assert outcomes["killed writing"] >= 1, outcomes
+
+
+def writing_seconds(render, partial: Path) -> float:
+    """Seconds a whole render holds its `.partial` (from the model loaded to the rename), timed once: a fixed
+    window would let a fast machine finish every clip before any kill."""
+    appeared = []
+
+    def has_appeared() -> bool:
+        if partial.exists() and not appeared:
+            appeared.append(time.monotonic())
+        return bool(appeared)
+
+    assert fork_and_kill(render, seconds=240, start_when=has_appeared) == 0
+    return time.monotonic() - appeared[0]
 
 
 def test_generate_killed_at_random_instants_keeps_finished_loops_and_finishes_when_run_again(tiny_run, tmp_path):
