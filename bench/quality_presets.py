@@ -25,17 +25,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from quality import generate  # bench/quality.py, beside this script: the final EMA generator's samples
 
 from vjgan.evaluate import EvalConfig, SwdReference, diversity
 from vjgan.footage.ingest import IngestConfig, ingest
 from vjgan.footage.store import FrameStore
-from vjgan.model.networks import sample_latents, to_uint8
 from vjgan.overrides import with_overrides
-from vjgan.run.checkpoint import load_generator
 from vjgan.train.config import TrainConfig, preset
 from vjgan.train.loop import train
 
-SAMPLE_BATCH = 128  # generator batch when drawing samples for the measurement
 SHEET_COLUMNS = 8  # frames per contact-sheet row
 UNLIMITED_IMAGES = 10**12  # images_total of a run bounded by its minutes
 
@@ -60,14 +58,6 @@ def parse_variant(text: str) -> Variant:
         except (ValueError, SyntaxError):
             overrides[field.strip()] = value.strip()
     return Variant(name, with_overrides(preset(preset_name), **overrides))
-
-
-def generate(run_dir: Path, count: int, seed: int) -> np.ndarray:
-    """`count` frames (count, H, W, 3) uint8 from the run's newest EMA generator."""
-    generator, config = load_generator(run_dir)
-    latents = sample_latents(count, config.model.z_dim, config.model.latent, torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        return np.concatenate([to_uint8(generator(z)).numpy() for z in latents.split(SAMPLE_BATCH)])
 
 
 def real_floor(store: FrameStore, samples: int, seed: int) -> tuple[np.ndarray, dict]:

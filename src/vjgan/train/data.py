@@ -210,14 +210,15 @@ def load_training_data(config: TrainConfig, world: World) -> RealFrames | Stream
             f"train with --size {store_w}x{store_h} or ingest again at the model's size"
         )
     pool = StorePool(stores)
-    balanced = config.balance == "sources"
-    if not streams_from_disk(config, world, pool):
-        frames = allocate_frames(pool, world.device)
-        pool.copy_into(frames)
-        spans = torch.tensor(pool.source_spans(), dtype=torch.int64, device=world.device) if balanced else None
-        return RealFrames(frames, spans)
-    spans = torch.tensor(pool.source_spans(), dtype=torch.int64) if balanced else None
-    return StreamedFrames(pool, config.batch_size // world.size, config.flip, world.device, spans)
+    streamed = streams_from_disk(config, world, pool)
+    spans = None  # sources to balance over, where the draws are made: on the host when streamed
+    if config.balance == "sources":
+        spans = torch.tensor(pool.source_spans(), dtype=torch.int64, device="cpu" if streamed else world.device)
+    if streamed:
+        return StreamedFrames(pool, config.batch_size // world.size, config.flip, world.device, spans)
+    frames = allocate_frames(pool, world.device)
+    pool.copy_into(frames)
+    return RealFrames(frames, spans)
 
 
 def streams_from_disk(config: TrainConfig, world: World, pool: StorePool) -> bool:

@@ -150,7 +150,7 @@ def train_step(
                 loss_d = loss_d + penalty_weight * r1_r2
         loss_d.backward()  # adds this shard's gradients to the others'
         fakes.append(fake)
-        reals.append(real_in.detach())
+        reals.append(real_in.detach() if config.loss in PAIRED_LOSSES else None)  # kept only where G's loss reads it
         d_losses.append(loss_d.detach().float())
     average_gradients(nets.D.parameters(), world, len(streams))
     nets.opt_d.step()
@@ -163,7 +163,7 @@ def train_step(
         use_shard_buffers(nets, position)
         with autocast:
             fake_scores = nets.D_forward(diff_augment(fake, config.augment, shard["augment"]))  # (b,)
-            real_scores = real_scores_for_g(nets.D_forward, real_in) if config.loss in PAIRED_LOSSES else None
+            real_scores = None if real_in is None else real_scores_for_g(nets.D_forward, real_in)
             loss_g = g_loss(config.loss, fake_scores, real_scores)
         loss_g.backward()
         g_losses.append(loss_g.detach().float())
