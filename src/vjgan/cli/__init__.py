@@ -55,11 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser(argv).parse_args(argv)
         return args.run(args) or 0
     except VjganError as error:
-        print_line(f"vjgan: error: {error}", style="red")
+        print_error(error)
         return 1
     except (OSError, SafetensorError) as error:  # the environment: a full disk, a vanished folder, a permission
         where = f"{error.filename}: " if getattr(error, "filename", None) else ""
-        print_line(f"vjgan: error: {where}{failure_reason(error)}", style="red")
+        print_error(f"{where}{failure_reason(error)}")
         return 1
     except KeyboardInterrupt:
         print_line("vjgan: interrupted; finished work is kept, re-run the same command to continue")
@@ -71,6 +71,11 @@ def print_line(text: str, style: str | None = None) -> None:
     from vjgan.console import console, printable
 
     console.print(printable(text), style=style, soft_wrap=True, markup=False)
+
+
+def print_error(message) -> None:
+    """A failure as every command reports it: one red line, `vjgan: error: <file>: <reason>`."""
+    print_line(f"vjgan: error: {message}", style="red")
 
 
 if __name__ == "__main__":

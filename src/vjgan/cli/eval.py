@@ -4,6 +4,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from vjgan.cli import print_error
 from vjgan.cli.options import from_flags
 from vjgan.console import console, make_progress
 from vjgan.errors import RunError, VjganError
@@ -57,7 +58,7 @@ def run(args) -> int:
         try:
             reports.append(evaluate_with_progress(run_dir, config, store, None))
         except VjganError as error:  # one bad run (a stray file the glob took in) does not stop the others
-            console.print(f"vjgan: error: {error}", style="red", markup=False, soft_wrap=True)
+            print_error(error)
             failed += 1
     if reports:
         print_runs(reports)

@@ -8,6 +8,7 @@ from rich.progress import TextColumn
 from rich.table import Table
 from rich.text import Text
 
+from vjgan.cli import print_error
 from vjgan.cli.options import argument_type, from_flags
 from vjgan.console import console, make_progress, printable
 from vjgan.footage.geometry import CROP_MODES
@@ -161,6 +162,6 @@ def run(args) -> int:
     if report.problems:
         console.print(f"{len(report.problems)} file(s) had problems (listed above)", style="yellow", markup=False)
     if report.nothing_ingested:
-        console.print(f"vjgan: error: nothing was ingested from {printable(str(args.footage_dir))}", style="red", markup=False)
+        print_error(f"nothing was ingested from {args.footage_dir}")
         return 1
     return 0

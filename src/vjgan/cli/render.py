@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from pathlib import Path
 
-from vjgan.cli import print_line
+from vjgan.cli import print_error, print_line
 from vjgan.cli.options import from_flags
 from vjgan.console import console
 from vjgan.device import DEVICES, PRECISIONS
@@ -96,7 +96,7 @@ def each_run(args, render_one: Callable[[Path], object]) -> int:
         try:
             render_one(run_dir)
         except VjganError as error:
-            print_line(f"vjgan: error: {error}", style="red")
+            print_error(error)
             failed += 1
     if failed and len(args.run_dirs) > 1:
         print_line(f"vjgan: {failed} of {len(args.run_dirs)} runs failed", style="red")
