@@ -14,6 +14,12 @@ SWD between two disjoint halves of the store: what a perfect model would score. 
 size (`--sheet-dir`, bench/ by default): per genre, a row of real frames, then a row of each variant's
 samples (first seed, first schedule). Rows go to `--work-dir`/rows.jsonl as they finish, the markdown
 table to stdout.
+
+`--images-of modern` adds the equal-images comparison at the cost of the cheap runs only: every other
+variant also trains for as many images as `modern`'s time-budget run of the same genre, size and seed saw.
+rows.jsonl doubles as a cache, so the full measurement can be spread over several invocations: a run
+whose row (same variant text, genre, size, schedule, seed) and run folder are there is scored again
+from its folder instead of trained again (delete its row to train it afresh).
 """
 
 import argparse
@@ -41,6 +47,7 @@ UNLIMITED_IMAGES = 10**12  # images_total of a run bounded by its minutes
 @dataclass(frozen=True)
 class Variant:
     name: str
+    text: str  # as given on the command line: what a cached row must match
     config: TrainConfig  # the preset with the variant's overrides (store, size and schedule are set per run)
 
 
@@ -48,7 +55,7 @@ def parse_variant(text: str) -> Variant:
     """ "modern" or "w32=modern:model_width=32;lr=0.0004" -> Variant (values read as Python literals, else text)."""
     name, _, spec = text.partition("=")
     if not spec:
-        return Variant(name, preset(name))
+        return Variant(name, text, preset(name))
     preset_name, _, assignments = spec.partition(":")
     overrides = {}
     for assignment in filter(None, assignments.split(";")):
@@ -57,7 +64,7 @@ def parse_variant(text: str) -> Variant:
             overrides[field.strip()] = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError):
             overrides[field.strip()] = value.strip()
-    return Variant(name, with_overrides(preset(preset_name), **overrides))
+    return Variant(name, text, with_overrides(preset(preset_name), **overrides))
 
 
 def real_floor(store: FrameStore, samples: int, seed: int) -> tuple[np.ndarray, dict]:
@@ -70,14 +77,29 @@ def real_floor(store: FrameStore, samples: int, seed: int) -> tuple[np.ndarray, 
     return reference, {"swd": swd, "diversity": diversity(other), "store_diversity": diversity(reference)}
 
 
-def schedules(args) -> list[tuple[str, dict]]:
-    """("8 min", overrides) and/or ("100000 img", overrides), the run's budget in `with_overrides` names."""
+def minutes_label(minutes: float) -> str:
+    return f"{minutes:g} min"
+
+
+def schedules(args, variant: Variant, done: list[dict], genre: str, size: int, seed: int) -> list[tuple[str, dict]]:
+    """("8 min", overrides), ("100000 img", overrides) and/or ("images of modern", overrides): the run's
+    budgets in `with_overrides` names. The last is the images `--images-of`'s variant saw in its time run."""
     out = []
     if args.minutes:
-        out.append((f"{args.minutes:g} min", {"minutes": args.minutes, "images_total": UNLIMITED_IMAGES}))
+        out.append((minutes_label(args.minutes), {"minutes": args.minutes, "images_total": UNLIMITED_IMAGES}))
     if args.images:
         out.append((f"{args.images} img", {"images_total": args.images}))
+    if args.images_of and variant.name != args.images_of:
+        key = {"variant": args.images_of, "genre": genre, "size_px": size, "schedule": minutes_label(args.minutes), "seed": seed}
+        matches = [row for row in done if all(row.get(k) == v for k, v in key.items())]
+        if not matches:
+            raise SystemExit(f"--images-of {args.images_of}: no time-budget row for {genre} {size} px seed {seed} yet")
+        out.append((f"images of {args.images_of}", {"images_total": matches[-1]["images_seen"]}))
     return out
+
+
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
 def sheet_image(rows: list[tuple[str, np.ndarray]]) -> Image.Image:
@@ -100,6 +122,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="64", help="comma list of frame sizes in pixels")
     parser.add_argument("--minutes", type=float, help="wall-clock budget of each run")
     parser.add_argument("--images", type=int, help="image budget of each run")
+    parser.add_argument(
+        "--images-of", metavar="VARIANT", help="also train every other variant for the images VARIANT saw in --minutes"
+    )
     parser.add_argument("--seeds", default="0", help="comma list of run seeds")
     parser.add_argument("--samples", type=int, default=512, help="generated and store frames compared")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
@@ -109,11 +134,14 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.minutes or args.images):
         parser.error("give --minutes, --images or both")
+    if args.images_of and not args.minutes:
+        parser.error("--images-of needs --minutes (the time run whose images it matches)")
     torch.set_num_threads(args.threads)
     variants = [parse_variant(text) for text in args.variants]
     seeds = [int(s) for s in args.seeds.split(",")]
     args.work_dir.mkdir(parents=True, exist_ok=True)
     rows_path = args.work_dir / "rows.jsonl"
+    done = read_rows(rows_path)
 
     table = []
     for size in (int(s) for s in args.sizes.split(",")):
@@ -125,54 +153,69 @@ def main() -> None:
             reference, floor = real_floor(store, args.samples, seeds[0])
             swd_ref = SwdReference(reference, EvalConfig(seed=seeds[0]))
             table.append(
-                ("real halves (floor)", genre, size, "-", "-", floor["swd"], floor["diversity"], floor["store_diversity"])
+                ("real halves (floor)", genre, size, "-", "-", "-", floor["swd"], floor["diversity"], floor["store_diversity"])
             )
             sheet_rows.append((f"{genre} real", reference))
             for variant in variants:
-                for label, budget in schedules(args):
-                    for seed in seeds:
-                        config = with_overrides(
-                            variant.config,
-                            store=str(data_dir / genre),
-                            model_size_px=(size, size),
-                            snapshot_every_images=UNLIMITED_IMAGES,
-                            checkpoint_every_images=UNLIMITED_IMAGES,
-                            device=args.device,
-                            seed=seed,
-                            **budget,
-                        )
+                for seed in seeds:
+                    for number, (label, budget) in enumerate(schedules(args, variant, done, genre, size, seed)):
                         run_dir = args.work_dir / f"{genre}-{size}-{variant.name}-{label.replace(' ', '')}-s{seed}"
-                        outcome = train(config, run_dir, force=True)
+                        key = {"spec": variant.text, "genre": genre, "size_px": size, "schedule": label, "seed": seed}
+                        cached = [row for row in done if all(row.get(k) == v for k, v in key.items())]
+                        if cached and run_dir.exists():
+                            images_seen = cached[-1]["images_seen"]
+                        else:
+                            config = with_overrides(
+                                variant.config,
+                                store=str(data_dir / genre),
+                                model_size_px=(size, size),
+                                snapshot_every_images=UNLIMITED_IMAGES,
+                                checkpoint_every_images=UNLIMITED_IMAGES,
+                                device=args.device,
+                                seed=seed,
+                                **budget,
+                            )
+                            images_seen = train(config, run_dir, force=True).images_seen
                         fake = generate(run_dir, args.samples, seed)
                         swd = swd_ref.distance(fake)
-                        row = (variant.name, genre, size, label, seed, swd, diversity(fake), floor["store_diversity"])
+                        row = (
+                            variant.name,
+                            genre,
+                            size,
+                            label,
+                            seed,
+                            images_seen,
+                            swd,
+                            diversity(fake),
+                            floor["store_diversity"],
+                        )
                         table.append(row)
                         record = {
                             "variant": variant.name,
-                            "genre": genre,
-                            "size_px": size,
-                            "schedule": label,
-                            "seed": seed,
-                            "images_seen": outcome.images_seen,
+                            **key,
+                            "images_seen": images_seen,
                             "swd_x1e3": round(swd.mean_x1e3, 1),
                             "swd_per_level_x1e3": [round(v, 1) for v in swd.per_level_x1e3],
-                            "diversity": round(row[6], 4),
-                            "store_diversity": round(row[7], 4),
+                            "diversity": round(row[7], 4),
+                            "store_diversity": round(row[8], 4),
                         }
-                        with rows_path.open("a") as out:
-                            out.write(json.dumps(record) + "\n")
+                        if not cached:
+                            done.append(record)
+                            with rows_path.open("a") as out:
+                                out.write(json.dumps(record) + "\n")
                         print(json.dumps(record), flush=True)
-                        if seed == seeds[0] and label == schedules(args)[0][0]:
+                        if seed == seeds[0] and number == 0:
                             sheet_rows.append((f"{genre} {variant.name}", fake))
         sheet = args.sheet_dir / f"quality_presets_{size}px.png"
         sheet_image(sheet_rows).save(sheet)
         print(f"contact sheet {sheet}: rows top to bottom: {', '.join(label for label, _ in sheet_rows)}")
 
-    print("| variant | genre | size | schedule | seed | SWD x1e3 | per level (fine ... coarse) | diversity (store) |")
-    print("|---|---|---|---|---|---:|---|---|")
-    for name, genre, size, label, seed, swd, div, store_div in table:
+    print("| variant | genre | size | schedule | seed | images | SWD x1e3 | per level (fine ... coarse) | diversity (store) |")
+    print("|---|---|---|---|---|---:|---:|---|---|")
+    for name, genre, size, label, seed, images, swd, div, store_div in table:
         levels = " / ".join(f"{v:.1f}" for v in swd.per_level_x1e3)
-        print(f"| {name} | {genre} | {size} | {label} | {seed} | {swd.mean_x1e3:.1f} | {levels} | {div:.3f} ({store_div:.3f}) |")
+        cells = [name, genre, size, label, seed, images, f"{swd.mean_x1e3:.1f}", levels, f"{div:.3f} ({store_div:.3f})"]
+        print("| " + " | ".join(str(cell) for cell in cells) + " |")
 
 
 if __name__ == "__main__":
