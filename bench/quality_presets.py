@@ -127,6 +127,9 @@ def main() -> None:
     )
     parser.add_argument("--seeds", default="0", help="comma list of run seeds")
     parser.add_argument("--samples", type=int, default=512, help="generated and store frames compared")
+    parser.add_argument(
+        "--snapshot-every", type=int, default=UNLIMITED_IMAGES, help="images between snapshots (for `vjgan eval`'s plateau)"
+    )
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--work-dir", type=Path, default=Path("bench/_work/quality_presets"))
@@ -169,7 +172,7 @@ def main() -> None:
                                 variant.config,
                                 store=str(data_dir / genre),
                                 model_size_px=(size, size),
-                                snapshot_every_images=UNLIMITED_IMAGES,
+                                snapshot_every_images=args.snapshot_every,
                                 checkpoint_every_images=UNLIMITED_IMAGES,
                                 device=args.device,
                                 seed=seed,
