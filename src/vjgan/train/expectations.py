@@ -3,8 +3,8 @@ images the bench needed.
 
 "Good quality" is where a bench run's SWD had plateaued: `vjgan eval` on the run (`vjgan.plateau`: the
 mean over the pyramid levels and the finest level, each within 10% of its final level). That figure
-depends on the model, so it is only quoted for the arch, frame size and width the bench has measured;
-any other model gets "no estimate" rather than a guess. Where the bench's run was still sharpening
+depends on the model and on how it is trained, so it is only quoted for the arch, frame size, width, loss,
+batch size and learning rate the bench has measured; any other run gets "no estimate" rather than a guess. Where the bench's run was still sharpening
 when it ended, its length is quoted as a lower bound.
 """
 
@@ -20,13 +20,18 @@ class GoodQuality:
     fastest_images: int | None = None  # the fastest genre's, where the genres differ
 
 
-# By (arch, (height px, width px), model width): the plateau's "since" of `vjgan eval` on runs of
+def measured_key(config: TrainConfig) -> tuple:
+    """What a bench figure holds for: (arch, (height px, width px), model width, loss, batch size, lr)."""
+    return (config.model.arch, config.model.size_px, config.model.width, config.loss, config.batch_size, config.lr)
+
+
+# By `measured_key`: the plateau's "since" of `vjgan eval` on runs of
 #   bench/quality.py --presets modern --width 16 --size S --images N --snapshots K --threads 1 --device cpu
 # (the preset's other settings; bench/RESULTS.md, "Time to good quality"), over the genres measured.
 IMAGES_TO_GOOD_QUALITY = {
-    ("modern", (32, 32), 16): GoodQuality(384_000, reached=False, fastest_images=96_000),
-    ("modern", (64, 64), 16): GoodQuality(256_000, reached=False),
-    ("modern", (96, 96), 16): GoodQuality(256_000, reached=False),
+    ("modern", (32, 32), 16, "hinge", 64, 2e-4): GoodQuality(384_000, reached=False, fastest_images=96_000),
+    ("modern", (64, 64), 16, "hinge", 64, 2e-4): GoodQuality(256_000, reached=False),
+    ("modern", (96, 96), 16, "hinge", 64, 2e-4): GoodQuality(256_000, reached=False),
 }
 
 
@@ -39,7 +44,7 @@ def quality_eta_line(
     rate = f"at {images_per_second:.0f} img/s"
     images_left = max(0, config.images_total - images_seen)
     schedule = f"schedule: {config.images_total:,} images, {duration(images_left / images_per_second)} to go"
-    good = table.get((config.model.arch, config.model.size_px, config.model.width))
+    good = table.get(measured_key(config))
     if good is None:
         return f"{rate}: no estimate of the time to good quality for {model} ({schedule})"
 
