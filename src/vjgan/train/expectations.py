@@ -4,8 +4,8 @@ images the bench needed.
 "Good quality" is where a bench run's SWD had plateaued: `vjgan eval` on the run (`vjgan.plateau`: the
 mean over the pyramid levels and the finest level, each within 10% of its final level). That figure
 depends on the model and on how it is trained, so it is only quoted for the arch, frame size, width, loss,
-batch size and learning rate the bench has measured; any other run gets "no estimate" rather than a guess. Where the bench's run was still sharpening
-when it ended, its length is quoted as a lower bound.
+batch size and learning rate the bench has measured; any other run gets "no estimate" rather than a
+guess. Where the bench's run was still sharpening when it ended, its length is quoted as a lower bound.
 """
 
 from dataclasses import dataclass
