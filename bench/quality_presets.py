@@ -91,7 +91,7 @@ def schedules(args, variant: Variant, done: list[dict], genre: str, size: int, s
         out.append((f"{args.images} img", {"images_total": args.images}))
     if args.images_of and variant.name != args.images_of:
         key = {"variant": args.images_of, "genre": genre, "size_px": size, "schedule": minutes_label(args.minutes), "seed": seed}
-        matches = [row for row in done if all(row.get(k) == v for k, v in key.items())]
+        matches = rows_matching(done, key)
         if not matches:
             raise SystemExit(f"--images-of {args.images_of}: no time-budget row for {genre} {size} px seed {seed} yet")
         out.append((f"images of {args.images_of}", {"images_total": matches[-1]["images_seen"]}))
@@ -100,6 +100,10 @@ def schedules(args, variant: Variant, done: list[dict], genre: str, size: int, s
 
 def read_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def rows_matching(rows: list[dict], key: dict) -> list[dict]:
+    return [row for row in rows if all(row.get(name) == value for name, value in key.items())]
 
 
 def sheet_image(rows: list[tuple[str, np.ndarray]]) -> Image.Image:
@@ -164,7 +168,7 @@ def main() -> None:
                     for number, (label, budget) in enumerate(schedules(args, variant, done, genre, size, seed)):
                         run_dir = args.work_dir / f"{genre}-{size}-{variant.name}-{label.replace(' ', '')}-s{seed}"
                         key = {"spec": variant.text, "genre": genre, "size_px": size, "schedule": label, "seed": seed}
-                        cached = [row for row in done if all(row.get(k) == v for k, v in key.items())]
+                        cached = rows_matching(done, key)
                         if cached and run_dir.exists():
                             images_seen = cached[-1]["images_seen"]
                         else:
