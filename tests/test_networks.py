@@ -47,7 +47,7 @@ def test_seed96_has_the_original_layers():
 
 
 @pytest.mark.parametrize("arch", ["seed96", "modern"])
-@pytest.mark.parametrize("size_px", [(32, 32), (48, 48), (64, 64), (96, 96), (128, 128), (256, 256), (64, 112)])
+@pytest.mark.parametrize("size_px", [(32, 32), (48, 48), (64, 64), (96, 96), (128, 128), (256, 256), (512, 512), (64, 112)])
 def test_every_supported_size_generates_and_scores_that_size(arch, size_px):
     config = ModelConfig(size_px=size_px, arch=arch, **TINY)
     images = Generator(config)(torch.randn(2, config.z_dim))
@@ -60,11 +60,13 @@ def test_large_sizes_use_more_blocks_not_larger_grids():
     assert ModelConfig(size_px=(128, 128)).n_blocks == 5 and ModelConfig(size_px=(128, 128)).base_grid == (4, 4)
     assert ModelConfig(size_px=(256, 256)).base_grid == (4, 4)
     assert max(ModelConfig(size_px=(256, 256)).channels) == 8 * 64  # capped, not 32 * width
+    assert ModelConfig(size_px=(512, 512)).n_blocks == 7 and ModelConfig(size_px=(512, 512)).base_grid == (4, 4)
+    assert ModelConfig(size_px=(288, 512)).base_grid == (9, 16)  # 16:9 at 512 wide: 5 blocks from 9x16
 
 
 @pytest.mark.parametrize(
     "changes",
-    [dict(size_px=(100, 100)), dict(size_px=(16, 16)), dict(size_px=(272, 272)), dict(arch="stylegan"), dict(latent="cauchy")],
+    [dict(size_px=(100, 100)), dict(size_px=(16, 16)), dict(size_px=(528, 528)), dict(arch="stylegan"), dict(latent="cauchy")],
 )
 def test_unsupported_settings_are_refused_with_a_reason(changes):
     with pytest.raises(VjganError, match="model"):
