@@ -17,6 +17,8 @@ table to stdout.
 
 `--images-of modern` adds the equal-images comparison at the cost of the cheap runs only: every other
 variant also trains for as many images as `modern`'s time-budget run of the same genre, size and seed saw.
+After the table, every variant against the first one: the ratio of the seed means of SWD, and the ratio of
+their excess over the floor (what the issue's target reads where the baseline is already near the floor).
 rows.jsonl doubles as a cache, so the full measurement can be spread over several invocations: a run
 whose row (same variant text, genre, size, schedule, seed) and run folder are there is scored again
 from its folder instead of trained again (delete its row to train it afresh).
@@ -41,6 +43,7 @@ from vjgan.train.config import TrainConfig, preset
 from vjgan.train.loop import train
 
 SHEET_COLUMNS = 8  # frames per contact-sheet row
+FLOOR = "real halves (floor)"  # the table's name for the store-against-store row
 UNLIMITED_IMAGES = 10**12  # images_total of a run bounded by its minutes
 
 
@@ -118,6 +121,34 @@ def sheet_image(rows: list[tuple[str, np.ndarray]]) -> Image.Image:
     return Image.fromarray(sheet)
 
 
+def ratio_lines(table: list[tuple], time_label: str | None) -> list[str]:
+    """Markdown rows of every variant against the first (the baseline), per genre, size and schedule: SWD per
+    seed, their mean, the ratio of the means and the ratio of their excess over the floor (the part a model
+    can still remove: no model scores below two halves of the store). An "images of" schedule is compared
+    with the baseline's time-budget runs, the ones whose images it matched."""
+    floors = {(row[1], row[2]): row[6].mean_x1e3 for row in table if row[0] == FLOOR}
+    runs = [row for row in table if row[0] != FLOOR]
+    swds = {}  # (genre, size, schedule) -> variant -> seed -> SWD x1e3
+    for name, genre, size, label, seed, _, swd, *_ in runs:
+        swds.setdefault((genre, size, label), {}).setdefault(name, {})[seed] = swd.mean_x1e3
+    baseline = runs[0][0] if runs else None
+    lines = []
+    for (genre, size, label), variants in swds.items():
+        base = swds.get((genre, size, time_label if label.startswith("images of") else label), {}).get(baseline, {})
+        floor = floors[(genre, size)]
+        for name, per_seed in variants.items():
+            seeds = sorted(per_seed)
+            mean = float(np.mean([per_seed[seed] for seed in seeds]))
+            cells = [genre, size, label, name, " / ".join(f"{per_seed[seed]:.1f}" for seed in seeds), f"{mean:.1f}"]
+            if name != baseline and all(seed in base for seed in seeds):
+                base_mean = float(np.mean([base[seed] for seed in seeds]))
+                cells += [f"{mean / base_mean:.2f}", f"{(mean - floor) / (base_mean - floor):.2f}"]
+            else:
+                cells += ["-", "-"]
+            lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--footage", type=Path, default=Path("../shared/footage"))
@@ -159,9 +190,7 @@ def main() -> None:
             store = FrameStore.open(data_dir / genre)
             reference, floor = real_floor(store, args.samples, seeds[0])
             swd_ref = SwdReference(reference, EvalConfig(seed=seeds[0]))
-            table.append(
-                ("real halves (floor)", genre, size, "-", "-", "-", floor["swd"], floor["diversity"], floor["store_diversity"])
-            )
+            table.append((FLOOR, genre, size, "-", "-", "-", floor["swd"], floor["diversity"], floor["store_diversity"]))
             sheet_rows.append((f"{genre} real", reference))
             for variant in variants:
                 for seed in seeds:
@@ -223,6 +252,10 @@ def main() -> None:
         levels = " / ".join(f"{v:.1f}" for v in swd.per_level_x1e3)
         cells = [name, genre, size, label, seed, images, f"{swd.mean_x1e3:.1f}", levels, f"{div:.3f} ({store_div:.3f})"]
         print("| " + " | ".join(str(cell) for cell in cells) + " |")
+    print(f"\nAgainst {variants[0].name}: SWD x1e3 per seed, their mean, the ratio of the means and of the excess over the floor")
+    print("| genre | size | schedule | variant | SWD per seed | mean | ratio | excess ratio |")
+    print("|---|---|---|---|---|---:|---:|---:|")
+    print("\n".join(ratio_lines(table, minutes_label(args.minutes) if args.minutes else None)))
 
 
 if __name__ == "__main__":

@@ -63,8 +63,11 @@ class DemoProfile:
     The CPU profile was chosen by training candidates on a 2-core CPU for one genre's share of the
     budget (bench/RESULTS.md, "Demo"): a narrow 64x64 `modern` model at a high learning rate and
     without augmentation draws rings and lines of text within two minutes, where the presets' own
-    settings or wider models still show texture. One torch thread: on a busy machine two threads ran
-    10-30x slower (they wait for each other at every one of a small model's many short operations).
+    settings or wider models still show texture. `modern2`, the better preset from ~8 minutes on 2 cores
+    (issue 15), was screened for this budget too and lost: its own settings collapsed on the demo's geometry
+    and its loss at this profile's settings blurred geometry and particles (bench/RESULTS.md). One torch
+    thread: on a busy machine two threads ran 10-30x slower (they wait for each other at every one of a small
+    model's many short operations).
     """
 
     synth: SynthConfig = SynthConfig()  # the footage: 3 genres x 3 clips of 4 s at 640x360
