@@ -46,7 +46,7 @@ from vjgan.errors import VjganError
 ARCHS = ("seed96", "modern")
 LATENTS = ("uniform", "normal")
 MIN_SIZE_PX = 32
-MAX_SIZE_PX = 512  # 7 blocks from a 4x4 grid; a 512 px store streams from disk (train.data) on most machines
+MAX_SIZE_PX = 512  # 7 blocks from a 4x4 grid (786 KB a frame: a long 512 px store streams from disk, train.data)
 SIZE_STEP_PX = 16  # every size is a multiple of this: the base grid is at least size / 16
 MAX_BASE_GRID_PX = 6  # the base grid is halved (one more block) while larger than this and even
 EXCITATION_SPAN_BLOCKS = 3  # a skip excitation gates the feature map 2**3 = 8x finer than the one it reads
