@@ -121,8 +121,12 @@ def sheet_image(rows: list[tuple[str, np.ndarray]]) -> Image.Image:
     return Image.fromarray(sheet)
 
 
-def ratio_lines(table: list[tuple], time_label: str | None) -> list[str]:
-    """Markdown rows of every variant against the first (the baseline), per genre, size and schedule: SWD per
+def markdown_row(cells) -> str:
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
+def ratio_lines(table: list[tuple], baseline: str, time_label: str | None) -> list[str]:
+    """Markdown rows of every variant against `baseline`, per genre, size and schedule: SWD per
     seed, their mean, the ratio of the means and the ratio of their excess over the floor (the part a model
     can still remove: no model scores below two halves of the store). An "images of" schedule is compared
     with the baseline's time-budget runs, the ones whose images it matched."""
@@ -131,7 +135,6 @@ def ratio_lines(table: list[tuple], time_label: str | None) -> list[str]:
     swds = {}  # (genre, size, schedule) -> variant -> seed -> SWD x1e3
     for name, genre, size, label, seed, _, swd, *_ in runs:
         swds.setdefault((genre, size, label), {}).setdefault(name, {})[seed] = swd.mean_x1e3
-    baseline = runs[0][0] if runs else None
     lines = []
     for (genre, size, label), variants in swds.items():
         base = swds.get((genre, size, time_label if label.startswith("images of") else label), {}).get(baseline, {})
@@ -145,7 +148,7 @@ def ratio_lines(table: list[tuple], time_label: str | None) -> list[str]:
                 cells += [f"{mean / base_mean:.2f}", f"{(mean - floor) / (base_mean - floor):.2f}"]
             else:
                 cells += ["-", "-"]
-            lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+            lines.append(markdown_row(cells))
     return lines
 
 
@@ -251,11 +254,11 @@ def main() -> None:
     for name, genre, size, label, seed, images, swd, div, store_div in table:
         levels = " / ".join(f"{v:.1f}" for v in swd.per_level_x1e3)
         cells = [name, genre, size, label, seed, images, f"{swd.mean_x1e3:.1f}", levels, f"{div:.3f} ({store_div:.3f})"]
-        print("| " + " | ".join(str(cell) for cell in cells) + " |")
+        print(markdown_row(cells))
     print(f"\nAgainst {variants[0].name}: SWD x1e3 per seed, their mean, the ratio of the means and of the excess over the floor")
     print("| genre | size | schedule | variant | SWD per seed | mean | ratio | excess ratio |")
     print("|---|---|---|---|---|---:|---:|---:|")
-    print("\n".join(ratio_lines(table, minutes_label(args.minutes) if args.minutes else None)))
+    print("\n".join(ratio_lines(table, variants[0].name, minutes_label(args.minutes) if args.minutes else None)))
 
 
 if __name__ == "__main__":
