@@ -6,7 +6,7 @@ import torch
 from vjgan.errors import VjganError
 from vjgan.model.augment import diff_augment, parse_policy
 
-ALL = "color,translation,cutout"
+ALL = "color,translation,zoom,cutout"
 
 
 def _images(n=6, size=16, seed=0) -> torch.Tensor:
@@ -31,7 +31,7 @@ def test_saved_generator_state_resumes_the_same_sequence():
     assert torch.equal(diff_augment(_images(seed=1), ALL, resumed), expected)
 
 
-@pytest.mark.parametrize("policy", ["color", "translation", "cutout", ALL])
+@pytest.mark.parametrize("policy", ["color", "translation", "zoom", "cutout", ALL])
 def test_each_sample_gets_its_own_random_parameters(policy):
     one = _images(n=1)
     batch = one.expand(8, -1, -1, -1).contiguous()
@@ -40,7 +40,7 @@ def test_each_sample_gets_its_own_random_parameters(policy):
     assert len(distinct) >= 4
 
 
-@pytest.mark.parametrize("policy", ["color", "translation", "cutout", ALL])
+@pytest.mark.parametrize("policy", ["color", "translation", "zoom", "cutout", ALL])
 def test_gradients_flow_through_the_augmentation(policy):
     images = _images().requires_grad_(True)
     diff_augment(images, policy, torch.Generator().manual_seed(0)).square().sum().backward()
@@ -59,6 +59,21 @@ def test_translation_shifts_by_at_most_an_eighth_and_fills_with_zero():
                 expected[:, max(-dy, 0) : 32 + min(-dy, 0), max(-dx, 0) : 32 + min(-dx, 0)] = src
                 matches.append(torch.equal(shifted, expected))
         assert sum(matches) == 1  # exactly one shift within +-32/8 explains the output
+
+
+def test_zoom_scales_each_image_about_its_centre_by_a_log_normal_factor():
+    square = torch.full((1, 3, 64, 64), -1.0)
+    square[..., 24:40, 24:40] = 1.0  # a 16 px white square in the middle of a black frame
+    zoomed = diff_augment(square.expand(400, -1, -1, -1).contiguous(), "zoom", torch.Generator().manual_seed(3))
+    white = zoomed[:, 0] > 0  # (400, 64, 64)
+    side = white.sum(dim=(1, 2)).float().sqrt() / 16  # zoom factor of each image
+    assert 0.15 < side.log2().std() < 0.25  # 2 ** N(0, 0.2)
+    assert (side < 0.8).any() and (side > 1.25).any()  # it shrinks some frames and magnifies others
+    rows, cols = white.any(2).float(), white.any(1).float()  # (400, 64) each
+    positions = torch.arange(64.0)
+    centre_y = (rows * positions).sum(1) / rows.sum(1)
+    centre_x = (cols * positions).sum(1) / cols.sum(1)
+    assert torch.allclose(centre_y, torch.tensor(31.5), atol=0.6) and torch.allclose(centre_x, torch.tensor(31.5), atol=0.6)
 
 
 def test_cutout_zeroes_one_rectangle_of_at_most_half_each_side():

@@ -7,7 +7,10 @@ differentiable, G's gradient passes through the augmentation of its own frames.
 
 Strengths follow the reference implementation (mit-han-lab/data-efficient-gans), on images in
 [-1, 1]: brightness + U(-0.5, 0.5), saturation x U(0, 2), contrast x U(0.5, 1.5), translation up to
-1/8 of each side (zero fill), cutout of a half-size rectangle (zero fill).
+1/8 of each side (zero fill), cutout of a half-size rectangle (zero fill). `zoom` is not DiffAugment's
+but ADA's isotropic scaling (Karras et al. 2020): 2**N(0, 0.2) about the centre, bilinear, zero fill.
+A store of a few hundred frames (two 6-second clips) needs it: layout is what D memorises there, and
+shifts alone leave the frames' scale to memorise (issue 15's typo screen, bench/RESULTS.md).
 
 All randomness comes from the `torch.Generator` passed in, so the trainer can save and restore its
 state and a resumed run is bit-identical.
@@ -18,9 +21,10 @@ import torch.nn.functional as F
 
 from vjgan.errors import VjganError
 
-POLICY_NAMES = ("color", "translation", "cutout")
+POLICY_NAMES = ("color", "translation", "zoom", "cutout")
 TRANSLATION_FRACTION = 1 / 8  # largest shift, as a fraction of each side
 CUTOUT_FRACTION = 1 / 2  # cutout rectangle side, as a fraction of each image side
+ZOOM_LOG2_STD = 0.2  # zoom factor 2**N(0, 0.2): within 0.76x-1.32x for 95% of the images (ADA's isotropic scaling)
 
 
 def parse_policy(policy: str) -> tuple[str, ...]:
@@ -41,6 +45,8 @@ def diff_augment(images: torch.Tensor, policy: str, generator: torch.Generator) 
             images = _color(images, generator)
         elif name == "translation":
             images = _translation(images, generator)
+        elif name == "zoom":
+            images = _zoom(images, generator)
         else:
             images = _cutout(images, generator)
     return images
@@ -84,6 +90,16 @@ def _translation(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     batch = torch.arange(n, device=x.device)[:, None, None]  # (N, 1, 1)
     moved = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (N, H, W, 3)
     return moved.permute(0, 3, 1, 2)  # (N, 3, H, W)
+
+
+def _zoom(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    n = len(x)
+    steps = torch.randn(n, generator=generator, device=generator.device).to(x.device)  # (N,)
+    shrink = torch.exp2(-steps * ZOOM_LOG2_STD)  # (N,) sampling-grid scale: below 1 magnifies
+    theta = torch.zeros(n, 2, 3, device=x.device)  # (N, 2, 3) affine maps about the centre, float32
+    theta[:, 0, 0] = theta[:, 1, 1] = shrink
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False).to(x.dtype)  # (N, H, W, 2)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def _cutout(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
