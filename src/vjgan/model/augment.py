@@ -21,7 +21,6 @@ import torch.nn.functional as F
 
 from vjgan.errors import VjganError
 
-POLICY_NAMES = ("color", "translation", "zoom", "cutout")
 TRANSLATION_FRACTION = 1 / 8  # largest shift, as a fraction of each side
 CUTOUT_FRACTION = 1 / 2  # cutout rectangle side, as a fraction of each image side
 ZOOM_LOG2_STD = 0.2  # zoom factor 2**N(0, 0.2): within 0.76x-1.32x for 95% of the images (ADA's isotropic scaling)
@@ -30,25 +29,16 @@ ZOOM_LOG2_STD = 0.2  # zoom factor 2**N(0, 0.2): within 0.76x-1.32x for 95% of t
 def parse_policy(policy: str) -> tuple[str, ...]:
     """ "color,translation,cutout" -> ("color", "translation", "cutout"); "" -> () (no augmentation)."""
     names = tuple(name.strip() for name in policy.split(",") if name.strip())
-    unknown = [name for name in names if name not in POLICY_NAMES]
+    unknown = [name for name in names if name not in OPERATIONS]
     if unknown:
-        raise VjganError(
-            f"augment policy {policy!r}: unknown {', '.join(unknown)}; use a comma list of {', '.join(POLICY_NAMES)}"
-        )
+        raise VjganError(f"augment policy {policy!r}: unknown {', '.join(unknown)}; use a comma list of {', '.join(OPERATIONS)}")
     return names
 
 
 def diff_augment(images: torch.Tensor, policy: str, generator: torch.Generator) -> torch.Tensor:
     """Augment (N, 3, H, W) images in [-1, 1], each with its own random parameters; differentiable."""
     for name in parse_policy(policy):
-        if name == "color":
-            images = _color(images, generator)
-        elif name == "translation":
-            images = _translation(images, generator)
-        elif name == "zoom":
-            images = _zoom(images, generator)
-        else:
-            images = _cutout(images, generator)
+        images = OPERATIONS[name](images, generator)
     return images
 
 
@@ -114,3 +104,6 @@ def _cutout(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     in_cols = (cols >= left[:, None]) & (cols < left[:, None] + cut_w)  # (N, W)
     keep = ~(in_rows[:, :, None] & in_cols[:, None, :])  # (N, H, W)
     return x * keep[:, None].to(x.dtype)
+
+
+OPERATIONS = {"color": _color, "translation": _translation, "zoom": _zoom, "cutout": _cutout}  # policy name -> operation
