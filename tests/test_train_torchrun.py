@@ -59,8 +59,12 @@ def torchrun(args: list[str], ranks: int = 2) -> list[str]:
 
 
 def run_torchrun(args: list[str]) -> subprocess.CompletedProcess:
+    """A torchrun job trained to the end: both ranks leave cleanly, and rank 0 alone reports the last checkpoint."""
     done = subprocess.run(torchrun(args), env=ONE_THREAD, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
+    printed = "".join((done.stdout + done.stderr).split())  # rich wraps long paths at 80 columns
+    assert printed.count("trainedon") == 1, done.stderr[-3000:]
+    assert f"/images-{TOTAL_IMAGES:012d}.safetensors" in printed.split("trainedon")[1]
     return done
 
 

@@ -175,6 +175,8 @@ def run(args) -> int:
     if not args.stores or args.run_dir is None:
         raise VjganError("train: give a frame store (DATA_DIR/<genre>) and --run RUNS_DIR/<name> (or --dry-run)")
     result = train(config, args.run_dir, force=args.force, resume_from=args.resume_from)
+    if not result.reports:
+        return 0
     if result.finished:
         console.print(
             f"{result.run_dir}: trained on {result.images_seen:,} images; newest checkpoint {result.checkpoint}", markup=False

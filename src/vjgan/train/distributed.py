@@ -53,6 +53,11 @@ def stop_world(world: World) -> None:
         dist.destroy_process_group()
 
 
+def wait_for_every_rank(world: World) -> None:
+    if world.size > 1:
+        dist.barrier()
+
+
 def average_gradients(parameters: Iterable[torch.nn.Parameter], world: World, held_shards: int) -> None:
     """Replace the gradients, each rank's sum over the `held_shards` shards it holds (as many on every
     rank), by the mean over all shards, in one all-reduce. Two shards sum as a + b whether one rank

@@ -33,7 +33,7 @@ from vjgan.run.directory import RunDir
 from vjgan.run.snapshots import SnapshotStore, write_preview
 from vjgan.train.config import TrainConfig
 from vjgan.train.data import RealFrames, StreamedFrames, load_training_data
-from vjgan.train.distributed import World, mean_over_ranks, on_main_rank, start_world, stop_world
+from vjgan.train.distributed import World, mean_over_ranks, on_main_rank, start_world, stop_world, wait_for_every_rank
 from vjgan.train.session import StopRequest, TrainingProgress
 from vjgan.train.state import (
     Networks,
@@ -54,6 +54,7 @@ class TrainResult:
     step: int
     finished: bool  # the schedule is complete (False: stopped early by the time budget)
     checkpoint: Path | None  # the newest checkpoint
+    reports: bool = True  # this process prints the outcome (under torchrun: rank 0 only)
 
 
 def train(config: TrainConfig, run_dir: Path, *, force: bool = False, resume_from: Path | None = None) -> TrainResult:
@@ -114,7 +115,7 @@ def _train(
     if counters.images_seen >= config.images_total:
         if world.is_main:
             console.print(f"{run.path}: already trained on {counters.images_seen:,} images; raise --images to train further")
-        return TrainResult(run.path, counters.images_seen, counters.step, True, ckpt.latest_checkpoint(run.path))
+        return finish_session(run, counters.images_seen, counters.step, True, world)
 
     step = TrainStep(state, real, config, world)
     progress = TrainingProgress(run, config, counters.images_seen, enabled=world.is_main)
@@ -169,9 +170,16 @@ def _train(
         run.write_loss_plot()
     if stop.interrupted:
         raise KeyboardInterrupt
+    return finish_session(run, counters.images_seen, counters.step, finished, world)
+
+
+def finish_session(run: RunDir, images_seen: int, step: int, finished: bool, world: World) -> TrainResult:
+    """Every rank waits here for rank 0's last file, so each reports the checkpoint just written, and the ranks
+    leave the process group together: a rank tearing gloo down while another still works can abort it."""
+    wait_for_every_rank(world)
     saved = ckpt.list_checkpoints(run.path)  # the newest was just written whole: no need to read it back
     newest_saved = saved[-1][1] if saved else None  # (none on a rank of another machine)
-    return TrainResult(run.path, counters.images_seen, counters.step, finished, newest_saved)
+    return TrainResult(run.path, images_seen, step, finished, newest_saved, reports=world.is_main)
 
 
 def dry_run(config: TrainConfig) -> dict[str, float]:
