@@ -25,6 +25,7 @@ from vjgan.demo import (
     DemoPaths,
     Stages,
     claim_folder,
+    next_commands,
     progress_frames_per_snapshot,
     train_genre,
     trained_minutes,
@@ -170,6 +171,17 @@ def test_bad_minutes_are_a_one_line_error(tmp_path, capsys, minutes):
     assert code == 1
     assert printed.strip() == f"vjgan: error: demo --minutes {float(minutes)}: give a positive number of minutes"
     assert not (tmp_path / "demo").exists()
+
+
+@pytest.mark.parametrize(("profile", "advised"), [("cpu", "modern2"), ("gpu", "seed96")])
+def test_the_advised_training_command_is_one_that_runs(tmp_path, capsys, profile, advised):
+    """The demo's few minutes want its own settings; an hour on one's own footage wants the preset README advises."""
+    command = next(line for line in next_commands(PROFILES[profile]) if line.startswith("vjgan train"))
+    args = command.split("#")[0].split()[1:]
+    assert args[args.index("--preset") + 1] == advised
+    args[args.index("--run") + 1] = str(tmp_path / "run")
+    code, printed = vjgan(capsys, *args, "--dry-run", "--device", "cpu")
+    assert code == 0 and printed.startswith("dry run on cpu"), printed
 
 
 def test_default_demo_is_the_cpu_profile_without_cuda():

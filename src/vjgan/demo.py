@@ -72,6 +72,9 @@ class DemoProfile:
 
     synth: SynthConfig = SynthConfig()  # the footage: 3 genres x 3 clips of 4 s at 640x360
     train_preset: str = "modern"  # base training settings (vjgan.train.config.PRESETS)
+    # What the next commands advise for one's own footage and an hour of training, where the demo's few
+    # minutes want its own settings; None: the demo's preset and width again.
+    own_footage_preset: str | None = "modern2"
     size_px: int = 64  # side of the square frames ingested and generated, pixels
     model_width: int | None = 16  # G/D channels at full resolution; None = the preset's
     batch_size: int | None = 16  # images per step; None = the preset's
@@ -117,6 +120,7 @@ PROFILES = {
     # The original workflow's full model, at the trainer's target speed on one H100 (not measured yet).
     "gpu": DemoProfile(
         train_preset="seed96",
+        own_footage_preset=None,  # the original workflow's model (modern256 has no GPU figures yet)
         size_px=96,
         model_width=None,
         batch_size=None,
@@ -539,8 +543,11 @@ def write_readme(paths: DemoPaths, profile: DemoProfile) -> None:
 
 def next_commands(profile: DemoProfile) -> list[str]:
     """The commands a user types to do what the demo did with their own footage."""
-    model = f" --preset {profile.train_preset} --size {profile.size_px}"
-    model += f" --width {profile.model_width}" if profile.model_width is not None else ""
+    if profile.own_footage_preset is not None:
+        model = f" --preset {profile.own_footage_preset} --size {profile.size_px}"
+    else:
+        model = f" --preset {profile.train_preset} --size {profile.size_px}"
+        model += f" --width {profile.model_width}" if profile.model_width is not None else ""
     width, height = profile.render.frame_size_wh
     return [
         f"vjgan ingest MY_FOOTAGE --out data --size {profile.size_px}    # MY_FOOTAGE/<genre>/*.mp4, *.mov, ...",
