@@ -97,6 +97,42 @@ def test_colour_changes_stay_within_the_reference_strengths():
     assert brightness.min() < -0.4 and brightness.max() > 0.4
 
 
+def test_a_colour_strength_scales_every_factor_about_no_change():
+    grey = torch.zeros(400, 3, 4, 4)
+    brightness = diff_augment(grey, "color:0.5", torch.Generator().manual_seed(0)).mean(dim=(1, 2, 3))
+    assert brightness.min() >= -0.25 and brightness.max() <= 0.25
+    assert brightness.min() < -0.2 and brightness.max() > 0.2
+    stripes = torch.zeros(400, 3, 4, 4)
+    stripes[:, 0, ::2] = 0.5  # red stripes on black: red on a stripe minus red off it is (1/6 + sat / 3) x contrast
+    for strength in [1.0, 0.5]:  # saturation within 1 +- strength, contrast within 1 +- strength / 2
+        lowest = (1 / 6 + (1 - strength) / 3) * (1 - strength / 2)
+        highest = (1 / 6 + (1 + strength) / 3) * (1 + strength / 2)
+        stretched = diff_augment(stripes, f"color:{strength}", torch.Generator().manual_seed(1))
+        spread = stretched[:, 0, 0, 0] - stretched[:, 0, 1, 0]  # (400,)
+        assert spread.min() >= lowest - 1e-5 and spread.max() <= highest + 1e-5
+        assert spread.min() < lowest + 0.1 * (highest - lowest) and spread.max() > highest - 0.1 * (highest - lowest)
+
+
+def test_a_translation_strength_scales_the_largest_shift():
+    images = _images(n=200, size=32) * 0.5 + 0.5  # strictly positive: zeros mark what moved in
+    for strength, largest in [(0.5, 2), (2.0, 8)]:
+        moved = diff_augment(images, f"translation:{strength}", torch.Generator().manual_seed(2))
+        empty_rows = (moved == 0).all(dim=(1, 3)).sum(dim=1)  # (200,) rows filled with zeros = |dy|
+        assert empty_rows.max() == largest
+
+
+def test_strength_one_is_the_reference_policy_and_bad_strengths_are_refused():
+    images = _images()
+    assert torch.equal(
+        diff_augment(images, "color:1,translation:1.0,zoom:1,cutout:1", torch.Generator().manual_seed(4)),
+        diff_augment(images, ALL, torch.Generator().manual_seed(4)),
+    )
+    assert parse_policy("color:0.5, cutout") == (("color", 0.5), ("cutout", 1.0))
+    for bad in ["color:0", "color:-1", "color:3", "color:strong", "color:nan"]:
+        with pytest.raises(VjganError, match=f"{bad}: give a strength above 0 and at most 2"):
+            parse_policy(bad)
+
+
 def test_augmentation_works_on_channels_last_images():
     images = _images()
     expected = diff_augment(images, ALL, torch.Generator().manual_seed(9))
@@ -107,6 +143,6 @@ def test_augmentation_works_on_channels_last_images():
 def test_empty_policy_leaves_images_alone_and_unknown_names_are_refused():
     images = _images()
     assert diff_augment(images, "", torch.Generator()) is images
-    assert parse_policy(" color , cutout ") == ("color", "cutout")
+    assert parse_policy(" color , cutout ") == (("color", 1.0), ("cutout", 1.0))
     with pytest.raises(VjganError, match="rotate"):
         parse_policy("color,rotate")

@@ -82,7 +82,11 @@ def register(parser) -> None:
     model.add_argument(
         "--loss", choices=LOSS_KINDS, help="bce (the original), hinge (modern) or relativistic (R3GAN's pairing loss, modern2)"
     )
-    model.add_argument("--augment", help='DiffAugment policy: a comma list of color, translation, zoom, cutout ("" = none)')
+    model.add_argument(
+        "--augment",
+        help="DiffAugment policy: a comma list of color, translation, zoom, cutout, each at a strength after a colon "
+        '(color:0.5 halves the colour changes; "" = none)',
+    )
     model.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="random left-right flips")
     model.add_argument(
         "--balance",

@@ -12,9 +12,16 @@ but ADA's isotropic scaling (Karras et al. 2020): 2**N(0, 0.2) about the centre,
 On a store of a few hundred frames (issue 15's typo: two 6-second clips) D learns the frames' exact
 layout; zoom beside the shifts took that store's coarse-level SWD from 131 to 93 (bench/RESULTS.md).
 
+A policy names its operations in order, each at the reference strength or scaled by a factor after a
+colon ("color:0.5,translation,cutout": half the colour changes, full shifts and holes): footage differs in
+what D may safely be blind to (issue 15's organic store lost its fine detail under full-strength colour
+changes, which hide its dark and lit frames' brightness from D; bench/RESULTS.md).
+
 All randomness comes from the `torch.Generator` passed in, so the trainer can save and restore its
 state and a resumed run is bit-identical.
 """
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -24,21 +31,30 @@ from vjgan.errors import VjganError
 TRANSLATION_FRACTION = 1 / 8  # largest shift, as a fraction of each side
 CUTOUT_FRACTION = 1 / 2  # cutout rectangle side, as a fraction of each image side
 ZOOM_LOG2_STD = 0.2  # zoom factor 2**N(0, 0.2): within 0.76x-1.32x for 95% of the images (ADA's isotropic scaling)
+MAX_STRENGTH = 2.0  # "op:2" doubles an operation's reach (translation up to 1/4 of each side); more is not augmentation
 
 
-def parse_policy(policy: str) -> tuple[str, ...]:
-    """ "color,translation,cutout" -> ("color", "translation", "cutout"); "" -> () (no augmentation)."""
-    names = tuple(name.strip() for name in policy.split(",") if name.strip())
-    unknown = [name for name in names if name not in OPERATIONS]
-    if unknown:
-        raise VjganError(f"augment policy {policy!r}: unknown {', '.join(unknown)}; use a comma list of {', '.join(OPERATIONS)}")
-    return names
+def parse_policy(policy: str) -> tuple[tuple[str, float], ...]:
+    """ "color:0.5,translation" -> (("color", 0.5), ("translation", 1.0)); "" -> () (no augmentation)."""
+    steps = []
+    for item in filter(None, (part.strip() for part in policy.split(","))):
+        name, _, strength_text = (part.strip() for part in item.partition(":"))
+        if name not in OPERATIONS:
+            raise VjganError(f"augment policy {policy!r}: unknown {name}; use a comma list of {', '.join(OPERATIONS)}")
+        try:
+            strength = float(strength_text) if strength_text else 1.0
+        except ValueError:
+            strength = math.nan
+        if not 0 < strength <= MAX_STRENGTH:
+            raise VjganError(f"augment policy {policy!r}: {item}: give a strength above 0 and at most {MAX_STRENGTH:g}")
+        steps.append((name, strength))
+    return tuple(steps)
 
 
 def diff_augment(images: torch.Tensor, policy: str, generator: torch.Generator) -> torch.Tensor:
     """Augment (N, 3, H, W) images in [-1, 1], each with its own random parameters; differentiable."""
-    for name in parse_policy(policy):
-        images = OPERATIONS[name](images, generator)
+    for name, strength in parse_policy(policy):
+        images = OPERATIONS[name](images, generator, strength)
     return images
 
 
@@ -52,11 +68,12 @@ def _per_sample(values: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
     return values.to(images.dtype)[:, None, None, None]
 
 
-def _color(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def _color(x: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
+    """Each factor's spread about "no change" scaled by `strength` (written so that 1 is the reference exactly)."""
     n = len(x)
-    brightness = _per_sample(_uniform(n, generator, x.device) - 0.5, x)
-    saturation = _per_sample(_uniform(n, generator, x.device) * 2, x)
-    contrast = _per_sample(_uniform(n, generator, x.device) + 0.5, x)
+    brightness = _per_sample((_uniform(n, generator, x.device) - 0.5) * strength, x)
+    saturation = _per_sample((_uniform(n, generator, x.device) * 2 * strength + (1 - strength)).clamp(min=0), x)
+    contrast = _per_sample(_uniform(n, generator, x.device) * strength + (1 - strength / 2), x)
     x = x + brightness
     grey = x.mean(dim=1, keepdim=True)  # (N, 1, H, W)
     x = (x - grey) * saturation + grey
@@ -69,9 +86,9 @@ def _random_ints(n: int, low: int, high: int, generator: torch.Generator, device
     return torch.randint(low, high + 1, (n,), generator=generator, device=generator.device).to(device)
 
 
-def _translation(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def _translation(x: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
     n, _, height, width = x.shape
-    max_dy, max_dx = int(height * TRANSLATION_FRACTION), int(width * TRANSLATION_FRACTION)
+    max_dy, max_dx = int(height * TRANSLATION_FRACTION * strength), int(width * TRANSLATION_FRACTION * strength)
     dy = _random_ints(n, -max_dy, max_dy, generator, x.device)  # (N,)
     dx = _random_ints(n, -max_dx, max_dx, generator, x.device)
     padded = F.pad(x, (1, 1, 1, 1))  # (N, 3, H + 2, W + 2): the zero border fills what moves in
@@ -82,19 +99,20 @@ def _translation(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return moved.permute(0, 3, 1, 2)  # (N, 3, H, W)
 
 
-def _zoom(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def _zoom(x: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
     n = len(x)
     steps = torch.randn(n, generator=generator, device=generator.device).to(x.device)  # (N,)
-    shrink = torch.exp2(-steps * ZOOM_LOG2_STD)  # (N,) sampling-grid scale: below 1 magnifies
+    shrink = torch.exp2(-steps * (ZOOM_LOG2_STD * strength))  # (N,) sampling-grid scale: below 1 magnifies
     theta = torch.zeros(n, 2, 3, device=x.device)  # (N, 2, 3) affine maps about the centre, float32
     theta[:, 0, 0] = theta[:, 1, 1] = shrink
     grid = F.affine_grid(theta, list(x.shape), align_corners=False).to(x.dtype)  # (N, H, W, 2)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def _cutout(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def _cutout(x: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
     n, _, height, width = x.shape
-    cut_h, cut_w = int(height * CUTOUT_FRACTION), int(width * CUTOUT_FRACTION)
+    fraction = min(CUTOUT_FRACTION * strength, 1.0)
+    cut_h, cut_w = int(height * fraction), int(width * fraction)
     centre_y = _random_ints(n, 0, height - cut_h % 2, generator, x.device)  # (N,)
     centre_x = _random_ints(n, 0, width - cut_w % 2, generator, x.device)
     top, left = centre_y - cut_h // 2, centre_x - cut_w // 2

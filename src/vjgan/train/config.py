@@ -41,7 +41,7 @@ class TrainConfig:
     gradient_penalty_every_steps: int = 1  # lazy regularisation (StyleGAN2): penalties on every n-th step only, n times as strong
     flip: bool = True  # mirror a random half of each real batch left-right
     balance: str = "frames"  # real frames drawn uniformly ("frames") or a uniform source video, then a frame of it ("sources")
-    augment: str = ""  # DiffAugment policy, e.g. "color,translation,cutout"; "" = none
+    augment: str = ""  # DiffAugment policy, e.g. "color:0.5,translation,cutout" (op:strength); "" = none
     ema_half_life_images: int = 10_000  # images after which the EMA generator's memory halves
     ema_rampup: float = 0.05  # half-life at most this fraction of the images seen so far; 0: fixed half-life
     images_total: int = 5_000_000  # images to train on, all sessions together (1000 epochs x 5000)
