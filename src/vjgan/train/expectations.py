@@ -28,8 +28,9 @@ def measured_key(config: TrainConfig) -> tuple:
 # By `measured_key`: the plateau's "since" of `vjgan eval` on runs of
 #   bench/quality.py --presets modern --width 16 --size S --images N --snapshots K --threads 1 --device cpu
 # (the preset's other settings; bench/RESULTS.md, "Time to good quality"), over the genres measured;
-# `modern2` at 96 px from its 8-minute runs of bench/quality_presets.py (snapshots every 8,000 images), made
-# before zoom joined its augmentation (the key does not hold the policy; not re-measured with zoom yet).
+# `modern2` at 96 px from its 8-minute runs of bench/quality_presets.py (snapshots every 8,000 images): seed 0
+# before zoom joined its augmentation, seed 1 with it (geometry plateaued ~48,000, organic ~64,000, particles
+# and typo still falling at 128,000-136,000), the same range; the key does not hold the policy.
 IMAGES_TO_GOOD_QUALITY = {
     ("modern", (32, 32), 16, "hinge", 64, 2e-4): GoodQuality(384_000, reached=False, fastest_images=96_000),
     ("modern", (64, 64), 16, "hinge", 64, 2e-4): GoodQuality(256_000, reached=False),
