@@ -174,10 +174,10 @@ def _train(
 
 
 def finish_session(run: RunDir, images_seen: int, step: int, finished: bool, world: World) -> TrainResult:
-    """Every rank waits here for rank 0's last file, so each reports the checkpoint just written, and the ranks
-    leave the process group together: a rank tearing gloo down while another still works can abort it."""
+    """Every rank waits here for rank 0's last file, so each reports the newest checkpoint (a rank used to list
+    the one before it), and the ranks leave the process group together."""
     wait_for_every_rank(world)
-    saved = ckpt.list_checkpoints(run.path)  # the newest was just written whole: no need to read it back
+    saved = ckpt.list_checkpoints(run.path)  # the newest is whole (written now, or resumed from): no need to read it
     newest_saved = saved[-1][1] if saved else None  # (none on a rank of another machine)
     return TrainResult(run.path, images_seen, step, finished, newest_saved, reports=world.is_main)
 
