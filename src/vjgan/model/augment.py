@@ -21,6 +21,7 @@ All randomness comes from the `torch.Generator` passed in, so the trainer can sa
 state and a resumed run is bit-identical.
 """
 
+import functools
 import math
 
 import torch
@@ -34,8 +35,10 @@ ZOOM_LOG2_STD = 0.2  # zoom factor 2**N(0, 0.2): within 0.76x-1.32x for 95% of t
 MAX_STRENGTH = 2.0  # "op:2" doubles an operation's reach (translation up to 1/4 of each side); more is not augmentation
 
 
+@functools.lru_cache(maxsize=16)
 def parse_policy(policy: str) -> tuple[tuple[str, float], ...]:
-    """ "color:0.5,translation" -> (("color", 0.5), ("translation", 1.0)); "" -> () (no augmentation)."""
+    """ "color:0.5,translation" -> (("color", 0.5), ("translation", 1.0)); "" -> () (no augmentation).
+    Cached: the trainer augments with the same policy three times a step."""
     steps = []
     for item in filter(None, (part.strip() for part in policy.split(","))):
         name, _, strength_text = (part.strip() for part in item.partition(":"))
