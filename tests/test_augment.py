@@ -31,7 +31,7 @@ def test_saved_generator_state_resumes_the_same_sequence():
     assert torch.equal(diff_augment(_images(seed=1), ALL, resumed), expected)
 
 
-@pytest.mark.parametrize("policy", ["color", "translation", "zoom", "cutout", ALL])
+@pytest.mark.parametrize("policy", ["color", "brightness", "saturation", "contrast", "translation", "zoom", "cutout", ALL])
 def test_each_sample_gets_its_own_random_parameters(policy):
     one = _images(n=1)
     batch = one.expand(8, -1, -1, -1).contiguous()
@@ -40,7 +40,7 @@ def test_each_sample_gets_its_own_random_parameters(policy):
     assert len(distinct) >= 4
 
 
-@pytest.mark.parametrize("policy", ["color", "translation", "zoom", "cutout", ALL])
+@pytest.mark.parametrize("policy", ["color", "brightness", "saturation", "contrast", "translation", "zoom", "cutout", ALL])
 def test_gradients_flow_through_the_augmentation(policy):
     images = _images().requires_grad_(True)
     diff_augment(images, policy, torch.Generator().manual_seed(0)).square().sum().backward()
@@ -111,6 +111,22 @@ def test_a_colour_strength_scales_every_factor_about_no_change():
         spread = stretched[:, 0, 0, 0] - stretched[:, 0, 1, 0]  # (400,)
         assert spread.min() >= lowest - 1e-5 and spread.max() <= highest + 1e-5
         assert spread.min() < lowest + 0.1 * (highest - lowest) and spread.max() > highest - 0.1 * (highest - lowest)
+
+
+def test_colour_is_brightness_then_saturation_then_contrast_and_each_changes_only_its_own_factor():
+    images = _images(n=50)
+    colour = diff_augment(images, "color:0.7", torch.Generator().manual_seed(2))
+    assert torch.equal(
+        colour, diff_augment(images, "brightness:0.7,saturation:0.7,contrast:0.7", torch.Generator().manual_seed(2))
+    )
+    grey = images.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+    assert torch.allclose(diff_augment(grey, "saturation", torch.Generator().manual_seed(0)), grey, atol=1e-6)
+    contrasted = diff_augment(images, "contrast", torch.Generator().manual_seed(0))
+    assert torch.allclose(contrasted.mean(dim=(1, 2, 3)), images.mean(dim=(1, 2, 3)), atol=1e-5)
+    assert not torch.allclose(contrasted, images)
+    brightened = diff_augment(images, "brightness", torch.Generator().manual_seed(0))
+    shift = (brightened - images).flatten(1)  # (50, pixels): one shift per image
+    assert torch.allclose(shift, shift[:, :1].expand_as(shift), atol=1e-6) and shift.abs().max() > 0.3
 
 
 def test_a_translation_strength_scales_the_largest_shift():

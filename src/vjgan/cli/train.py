@@ -84,8 +84,8 @@ def register(parser) -> None:
     )
     model.add_argument(
         "--augment",
-        help="DiffAugment policy: a comma list of color, translation, zoom, cutout, each at a strength after a colon "
-        '(color:0.5 halves the colour changes; "" = none)',
+        help="DiffAugment policy: a comma list of color (or its parts brightness, saturation, contrast), translation, "
+        'zoom, cutout, each at a strength after a colon (color:0.5 halves the colour changes; "" = none)',
     )
     model.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="random left-right flips")
     model.add_argument(

@@ -12,6 +12,7 @@ but ADA's isotropic scaling (Karras et al. 2020): 2**N(0, 0.2) about the centre,
 On a store of a few hundred frames (issue 15's typo: two 6-second clips) D learns the frames' exact
 layout; zoom beside the shifts took that store's coarse-level SWD from 131 to 93 (bench/RESULTS.md).
 
+`color` is three operations a policy may also name one by one: `brightness`, `saturation`, `contrast`.
 A policy names its operations in order, each at the reference strength or scaled by a factor after a
 colon ("color:0.5,translation,cutout": half the colour changes, full shifts and holes): footage differs in
 what D may safely be blind to (issue 15's organic store lost its fine detail under full-strength colour
@@ -71,17 +72,31 @@ def _per_sample(values: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
     return values.to(images.dtype)[:, None, None, None]
 
 
-def _color(x: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
-    """Each factor's spread about "no change" scaled by `strength` (written so that 1 is the reference exactly)."""
-    n = len(x)
-    brightness = _per_sample((_uniform(n, generator, x.device) - 0.5) * strength, x)
-    saturation = _per_sample((_uniform(n, generator, x.device) * 2 * strength + (1 - strength)).clamp(min=0), x)
-    contrast = _per_sample(_uniform(n, generator, x.device) * strength + (1 - strength / 2), x)
-    x = x + brightness
+def _brightness(x: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
+    """+ U(-0.5, 0.5) x `strength` per image (each factor's spread about "no change" is scaled, written so
+    that strength 1 is the reference exactly)."""
+    return x + _per_sample((_uniform(len(x), generator, x.device) - 0.5) * strength, x)
+
+
+def _saturation(x: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
+    """Distance from each pixel's grey x U(1 - strength, 1 + strength), at least 0."""
+    factor = _per_sample((_uniform(len(x), generator, x.device) * 2 * strength + (1 - strength)).clamp(min=0), x)
     grey = x.mean(dim=1, keepdim=True)  # (N, 1, H, W)
-    x = (x - grey) * saturation + grey
+    return (x - grey) * factor + grey
+
+
+def _contrast(x: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
+    """Distance from each image's mean x U(1 - strength / 2, 1 + strength / 2)."""
+    factor = _per_sample(_uniform(len(x), generator, x.device) * strength + (1 - strength / 2), x)
     mean = x.mean(dim=(1, 2, 3), keepdim=True)  # (N, 1, 1, 1)
-    return (x - mean) * contrast + mean
+    return (x - mean) * factor + mean
+
+
+def _color(x: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
+    """DiffAugment's colour step: brightness, saturation, contrast in that order."""
+    for operation in (_brightness, _saturation, _contrast):
+        x = operation(x, generator, strength)
+    return x
 
 
 def _random_ints(n: int, low: int, high: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -127,4 +142,12 @@ def _cutout(x: torch.Tensor, generator: torch.Generator, strength: float) -> tor
     return x * keep[:, None].to(x.dtype)
 
 
-OPERATIONS = {"color": _color, "translation": _translation, "zoom": _zoom, "cutout": _cutout}  # policy name -> operation
+OPERATIONS = {
+    "color": _color,
+    "brightness": _brightness,
+    "saturation": _saturation,
+    "contrast": _contrast,
+    "translation": _translation,
+    "zoom": _zoom,
+    "cutout": _cutout,
+}  # policy name -> operation
