@@ -25,7 +25,7 @@ def test_train_prints_the_time_to_good_quality_at_the_rate_of_its_first_log_wind
     first = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[0])
     good, rate = IMAGES_TO_GOOD_QUALITY[measured_key(config)], first["images_per_second"]
     assert first["images_seen"] == 64 and lines == [quality_eta_line(config, 64, rate)]  # once, from the first record
-    assert lines[0].startswith(f"at {rate:.0f} img/s, `modern` at 32x32, width 16 reaches good quality after ")
+    assert lines[0].startswith(f"at {rate:.0f} img/s, a `modern` net at 32x32, width 16 reaches good quality after ")
     assert f"{duration((good.images - 64) / rate)} from now; beyond this run's schedule" in lines[0]
     assert lines[0].endswith(f"(schedule: 640 images, {duration(576 / rate)} to go)")
 
@@ -51,7 +51,7 @@ def test_genres_that_differ_give_a_range_and_a_run_still_sharpening_a_lower_boun
 def test_a_model_the_bench_has_not_measured_gets_no_estimate():
     line = quality_eta_line(preset("seed96"), 0, 400.0)
     assert line == (
-        "at 400 img/s: no estimate of the time to good quality for `seed96` at 96x96, width 64 "
+        "at 400 img/s: no estimate of the time to good quality for a `seed96` net at 96x96, width 64 "
         "(schedule: 5,000,000 images, 3h 28m to go)"
     )
     assert "no estimate" in quality_eta_line(modern(32, width=32), 0, 400.0)
@@ -60,6 +60,6 @@ def test_a_model_the_bench_has_not_measured_gets_no_estimate():
 
 def test_modern2_at_its_own_size_is_quoted_from_its_bench_runs():
     line = quality_eta_line(preset("modern2"), 0, 400.0)  # 96x96, width 16, relativistic, batch 32, lr 4e-4
-    assert "`modern` at 96x96, width 16 reaches good quality after 56,000 to more than 160,000 images (by footage)" in line
+    assert "a `modern` net at 96x96, width 16 reaches good quality after 56,000 to more than 160,000 images (by footage)" in line
     assert "~2m to over 6m from now" in line
     assert "no estimate" in quality_eta_line(modern(96, loss="relativistic"), 0, 400.0)  # modern2's loss alone

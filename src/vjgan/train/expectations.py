@@ -44,7 +44,7 @@ def quality_eta_line(
 ) -> str:
     """One line: at the measured rate, when the run reaches good quality and when its schedule ends."""
     height, width = config.model.size_px
-    model = f"`{config.model.arch}` at {width}x{height}, width {config.model.width}"
+    model = f"a `{config.model.arch}` net at {width}x{height}, width {config.model.width}"  # the arch, not the preset
     rate = f"at {images_per_second:.0f} img/s"
     images_left = max(0, config.images_total - images_seen)
     schedule = f"schedule: {config.images_total:,} images, {duration(images_left / images_per_second)} to go"
