@@ -19,5 +19,6 @@ stage() {  # stage NAME SECONDS COMMAND...: run with a time limit, output to the
     echo "== $name: exit ${PIPESTATUS[0]} after $((SECONDS - started)) s"
 }
 stage verify_graph 90 python3 bench/train.py --verify-graph --device cuda --steps 100
+stage graph_penalties 90 python3 bench/train.py --preset modern2 --device cuda --cuda-graph --steps 200  # R1+R2 recorded
 stage train 270 python3 bench/train.py --all --device cuda --steps 300 --warmup-steps 30
 stage render 200 python3 bench/render.py --seconds 10 --no-write

@@ -8,6 +8,8 @@ store, the weights, the optimizer state, the random streams' philox states, the 
 scalar), which is what lets the recorded graph stand for every later step.
 """
 
+import dataclasses
+
 import torch
 
 from vjgan.console import console
@@ -41,9 +43,11 @@ class TrainStep:
         if config.cuda_graph and world.size > 1:
             raise RunError("--cuda-graph records one process's step; under torchrun leave it off")
         if self.graphed and config.gradient_penalty > 0 and config.gradient_penalty_every_steps > 1:
-            raise RunError(
-                "--cuda-graph records one step: lazy gradient penalties need steps run one by one; penalise every step"
-            )
+            # One recorded step stands for all: lazy penalties (every n-th step, n times as strong; modern2's)
+            # become penalties on every step at 1x, the same strength on average.
+            self.config = config = dataclasses.replace(config, gradient_penalty_every_steps=1)
+            if world.is_main:
+                console.print("--cuda-graph: gradient penalties on every step (one recorded step), same mean strength")
         if config.cuda_graph and not self.graphed and world.is_main:
             console.print(f"--cuda-graph: training on {world.device.type}, not CUDA; steps run one by one")
         self.graph: torch.cuda.CUDAGraph | None = None
