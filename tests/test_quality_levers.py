@@ -64,8 +64,16 @@ def test_a_negative_gradient_penalty_is_refused():
 
 def test_modern2_keeps_moderns_networks_and_changes_only_the_screened_levers():
     changed = sorted(change.split(":")[0] for change in run_setting_changes(preset("modern"), preset("modern2")))
-    assert changed == ["augment", "batch_size", "loss", "lr", "model.width"]
-    assert preset("modern2").augment == "color,translation,zoom,cutout"  # modern's policy with zoom added
+    assert changed == [
+        "augment",
+        "batch_size",
+        "gradient_penalty",
+        "gradient_penalty_every_steps",
+        "loss",
+        "lr",
+        "model.width",
+    ]
+    assert preset("modern2").augment == "color:0.5,translation,zoom,cutout"  # half the colour changes, zoom added
 
 
 def test_modern256_makes_and_scores_256_px_frames():
