@@ -60,6 +60,6 @@ def test_a_model_the_bench_has_not_measured_gets_no_estimate():
 
 def test_modern2_at_its_own_size_is_quoted_from_its_bench_runs():
     line = quality_eta_line(preset("modern2"), 0, 400.0)  # 96x96, width 16, relativistic, batch 32, lr 4e-4
-    assert "a `modern` net at 96x96, width 16 reaches good quality after 56,000 to more than 160,000 images (by footage)" in line
-    assert "~2m to over 6m from now" in line
+    assert "a `modern` net at 96x96, width 16 reaches good quality after 96,000 to more than 136,000 images (by footage)" in line
+    assert "~4m to over 5m from now" in line
     assert "no estimate" in quality_eta_line(modern(96, loss="relativistic"), 0, 400.0)  # modern2's loss alone
