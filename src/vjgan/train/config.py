@@ -134,7 +134,7 @@ PRESETS = {
 # At 96 px, colour changes at half strength let D see the footage's brightness modes (typo's black and lit
 # frames) and R3GAN's R1 + R2 penalties (lazy, every 4th step) kept a seed from collapsing (particles): every
 # genre 0.43-0.51 of modern's SWD over two seeds, where the misses were; at 64 px they cost 17% of the
-# images, tie on the other genres and set typo back (0.49 -> 0.65 of modern; bench/RESULTS.md).
+# images, are about even on the other genres and set typo back (0.49 -> 0.65 of modern; bench/RESULTS.md).
 PRESETS["modern2"] = dataclasses.replace(
     PRESETS["modern"],
     model=dataclasses.replace(PRESETS["modern"].model, width=16),
