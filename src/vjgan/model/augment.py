@@ -43,8 +43,8 @@ def parse_policy(policy: str) -> tuple[tuple[str, float], ...]:
     steps = []
     for item in filter(None, (part.strip() for part in policy.split(","))):
         name, _, strength_text = (part.strip() for part in item.partition(":"))
-        if name not in OPERATIONS:
-            raise VjganError(f"augment policy {policy!r}: unknown {name}; use a comma list of {', '.join(OPERATIONS)}")
+        if name not in POLICY_NAMES:
+            raise VjganError(f"augment policy {policy!r}: unknown {name}; use a comma list of {', '.join(POLICY_NAMES)}")
         try:
             strength = float(strength_text) if strength_text else 1.0
         except ValueError:
@@ -56,9 +56,28 @@ def parse_policy(policy: str) -> tuple[tuple[str, float], ...]:
 
 
 def diff_augment(images: torch.Tensor, policy: str, generator: torch.Generator) -> torch.Tensor:
-    """Augment (N, 3, H, W) images in [-1, 1], each with its own random parameters; differentiable."""
-    for name, strength in parse_policy(policy):
-        images = OPERATIONS[name](images, generator, strength)
+    """Augment (N, 3, H, W) images in [-1, 1], each with its own random parameters; differentiable.
+
+    The result is float32 whatever the input: G's bf16 frames are augmented in float32, since CPUs run
+    these elementwise and resampling kernels 1.5-3x slower in bf16 (D's autocast casts them back).
+    Consecutive shifts and zooms ("translation,zoom") are one resampling of the frame, their maps composed,
+    instead of one pass each: the same picture at a fraction of the time, but for the strip a shift moves
+    out of the frame, which a zoom-out that follows shows again instead of black."""
+    steps = parse_policy(policy)
+    if not steps:
+        return images
+    images = images.float()
+    start = 0
+    while start < len(steps):
+        end = start + 1
+        if steps[start][0] in SAMPLING_MAPS:
+            while end < len(steps) and steps[end][0] in SAMPLING_MAPS:
+                end += 1
+            images = _resample(images, steps[start:end], generator)
+        else:
+            name, strength = steps[start]
+            images = OPERATIONS[name](images, generator, strength)
+        start = end
     return images
 
 
@@ -93,10 +112,19 @@ def _contrast(x: torch.Tensor, generator: torch.Generator, strength: float) -> t
 
 
 def _color(x: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
-    """DiffAugment's colour step: brightness, saturation, contrast in that order."""
-    for operation in (_brightness, _saturation, _contrast):
-        x = operation(x, generator, strength)
-    return x
+    """DiffAugment's colour step: brightness, saturation, contrast in that order, as one per-image blend.
+
+    With shift b, saturation factor s and contrast factor c (drawn in that order), the three steps come to
+    c s x + c (1 - s) grey + (1 - c) mean + b: saturation keeps the mean, so contrast's mean is mean + b.
+    Four passes over the frames instead of nine (a third of a CPU step's augmentation time)."""
+    n = len(x)
+    shift = _uniform(n, generator, x.device) - 0.5  # the same draws, in the same order, as the three steps
+    saturation = (_uniform(n, generator, x.device) * 2 * strength + (1 - strength)).clamp(min=0)
+    contrast = _uniform(n, generator, x.device) * strength + (1 - strength / 2)
+    grey = x.mean(dim=1, keepdim=True)  # (N, 1, H, W)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)  # (N, 1, 1, 1)
+    offset = (1 - _per_sample(contrast, x)) * mean + _per_sample(shift * strength, x)  # (N, 1, 1, 1)
+    return torch.addcmul(offset + grey * _per_sample(contrast * (1 - saturation), x), x, _per_sample(contrast * saturation, x))
 
 
 def _random_ints(n: int, low: int, high: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -104,27 +132,41 @@ def _random_ints(n: int, low: int, high: int, generator: torch.Generator, device
     return torch.randint(low, high + 1, (n,), generator=generator, device=generator.device).to(device)
 
 
-def _translation(x: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
-    n, _, height, width = x.shape
+def _translation_map(
+    n: int, height: int, width: int, generator: torch.Generator, strength: float, device: torch.device
+) -> torch.Tensor:
+    """(N, 2, 3) sampling maps that shift each image by whole pixels, up to `TRANSLATION_FRACTION` of each side."""
     max_dy, max_dx = int(height * TRANSLATION_FRACTION * strength), int(width * TRANSLATION_FRACTION * strength)
-    dy = _random_ints(n, -max_dy, max_dy, generator, x.device)  # (N,)
-    dx = _random_ints(n, -max_dx, max_dx, generator, x.device)
-    padded = F.pad(x, (1, 1, 1, 1))  # (N, 3, H + 2, W + 2): the zero border fills what moves in
-    rows = (torch.arange(height, device=x.device)[None] + dy[:, None] + 1).clamp(0, height + 1)  # (N, H)
-    cols = (torch.arange(width, device=x.device)[None] + dx[:, None] + 1).clamp(0, width + 1)  # (N, W)
-    batch = torch.arange(n, device=x.device)[:, None, None]  # (N, 1, 1)
-    moved = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (N, H, W, 3)
-    return moved.permute(0, 3, 1, 2)  # (N, 3, H, W)
+    dy = _random_ints(n, -max_dy, max_dy, generator, device)  # (N,) pixels
+    dx = _random_ints(n, -max_dx, max_dx, generator, device)
+    theta = torch.eye(2, 3, device=device).repeat(n, 1, 1)  # (N, 2, 3) in grid_sample's [-1, 1] coordinates: 2 / side per pixel
+    theta[:, 0, 2] = dx * 2 / width
+    theta[:, 1, 2] = dy * 2 / height
+    return theta
 
 
-def _zoom(x: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
-    n = len(x)
-    steps = torch.randn(n, generator=generator, device=generator.device).to(x.device)  # (N,)
+def _zoom_map(n: int, height: int, width: int, generator: torch.Generator, strength: float, device: torch.device) -> torch.Tensor:
+    """(N, 2, 3) sampling maps that scale each image about its centre by 2**N(0, `ZOOM_LOG2_STD`)."""
+    steps = torch.randn(n, generator=generator, device=generator.device).to(device)  # (N,)
     shrink = torch.exp2(-steps * (ZOOM_LOG2_STD * strength))  # (N,) sampling-grid scale: below 1 magnifies
-    theta = torch.zeros(n, 2, 3, device=x.device)  # (N, 2, 3) affine maps about the centre, float32
+    theta = torch.zeros(n, 2, 3, device=device)
     theta[:, 0, 0] = theta[:, 1, 1] = shrink
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False).to(x.dtype)  # (N, H, W, 2)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return theta
+
+
+def _resample(x: torch.Tensor, steps: tuple[tuple[str, float], ...], generator: torch.Generator) -> torch.Tensor:
+    """Apply shifts and zooms in `steps` order as one grid_sample, zero fill outside the frame.
+
+    Output pixel p of op_k(...op_1(x)) reads x at A_1 A_2 ... A_k p, each A an op's sampling map. Shifts
+    alone land on pixel centres, so they use nearest sampling and move pixel values exactly."""
+    n, _, height, width = x.shape
+    total = torch.eye(3, device=x.device).repeat(n, 1, 1)  # (N, 3, 3) homogeneous sampling map, float32
+    last_row = total[:, 2:]  # (N, 1, 3): (0, 0, 1)
+    for name, strength in steps:
+        total = total @ torch.cat([SAMPLING_MAPS[name](n, height, width, generator, strength, x.device), last_row], 1)
+    grid = F.affine_grid(total[:, :2], [n, 1, height, width], align_corners=False)  # (N, H, W, 2)
+    mode = "bilinear" if any(name == "zoom" for name, _ in steps) else "nearest"
+    return F.grid_sample(x, grid.to(x.dtype), mode=mode, padding_mode="zeros", align_corners=False)
 
 
 def _cutout(x: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
@@ -147,7 +189,7 @@ OPERATIONS = {
     "brightness": _brightness,
     "saturation": _saturation,
     "contrast": _contrast,
-    "translation": _translation,
-    "zoom": _zoom,
     "cutout": _cutout,
-}  # policy name -> operation
+}  # policy name -> operation on the images
+SAMPLING_MAPS = {"translation": _translation_map, "zoom": _zoom_map}  # policy name -> (N, 2, 3) resampling map
+POLICY_NAMES = (*OPERATIONS, *SAMPLING_MAPS)  # what a policy may name
