@@ -133,8 +133,9 @@ PRESETS = {
 # DiffAugment's shifts keeps D from memorising the layout of a small store (typo: two 6-second clips).
 # At 96 px, colour changes at half strength let D see the footage's brightness modes (typo's black and lit
 # frames) and R3GAN's R1 + R2 penalties (lazy, every 4th step) kept a seed from collapsing (particles): every
-# genre 0.43-0.51 of modern's SWD over two seeds, where the misses were; at 64 px they cost 17% of the
-# images, are about even on the other genres and set typo back (0.49 -> 0.65 of modern; bench/RESULTS.md).
+# genre 0.43-0.51 of modern's SWD over two seeds, where the misses were. At 64 px they cost 17% of the
+# images and make runs vary from seed to seed (typo 0.49 -> 0.61-0.84 of modern, organic 0.84 -> 1.07):
+# there the settings before them are better (bench/RESULTS.md, "Seed 1 at 64 px"); a per-size rule is next.
 PRESETS["modern2"] = dataclasses.replace(
     PRESETS["modern"],
     model=dataclasses.replace(PRESETS["modern"].model, width=16),
