@@ -6,7 +6,9 @@
 
 A variant is a preset name, or `name=preset:field=value;field=value` with `with_overrides` names
 (`w32=modern:model_width=32;lr=0.0004`), several after `--variants` separated by spaces: one run per
-variant, genre, size, seed and schedule. `--minutes` trains each run for that wall-clock budget,
+variant, genre, size, seed and schedule. The preset is resolved for each size as `vjgan train` does (a
+preset's small-frame settings below 96 px: train/config.py), the overrides go on top.
+`--minutes` trains each run for that wall-clock budget,
 `--images` for that many images; given both, every run is done under each. Each run's final EMA
 generator draws `--samples` fresh frames, scored against as many store frames by SWD x 1e3
 (Laplacian pyramid, finest level first; lower is better) and by diversity. The floor row is the same
@@ -51,15 +53,19 @@ UNLIMITED_IMAGES = 10**12  # images_total of a run bounded by its minutes
 class Variant:
     name: str
     text: str  # as given on the command line: what a cached row must match
-    config: TrainConfig  # the preset with the variant's overrides (store, size and schedule are set per run)
+    preset_name: str
+    overrides: dict  # `with_overrides` names -> values
+
+    def config(self, size_px: int) -> TrainConfig:
+        """The preset as `vjgan train` resolves it for frames of this size, with the variant's overrides
+        (store, size and schedule are set per run)."""
+        return with_overrides(preset(self.preset_name, (size_px, size_px)), **self.overrides)
 
 
 def parse_variant(text: str) -> Variant:
     """ "modern" or "w32=modern:model_width=32;lr=0.0004" -> Variant (values read as Python literals, else text)."""
     name, _, spec = text.partition("=")
-    if not spec:
-        return Variant(name, text, preset(name))
-    preset_name, _, assignments = spec.partition(":")
+    preset_name, _, assignments = (spec or name).partition(":")
     overrides = {}
     for assignment in filter(None, assignments.split(";")):
         field, _, value = assignment.partition("=")
@@ -67,7 +73,9 @@ def parse_variant(text: str) -> Variant:
             overrides[field.strip()] = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError):
             overrides[field.strip()] = value.strip()
-    return Variant(name, text, with_overrides(preset(preset_name), **overrides))
+    variant = Variant(name, text, preset_name, overrides)
+    variant.config(96)  # an unknown preset or setting fails here, before any run
+    return variant
 
 
 def real_floor(store: FrameStore, samples: int, seed: int) -> tuple[np.ndarray, dict]:
@@ -205,7 +213,7 @@ def main() -> None:
                             images_seen = cached[-1]["images_seen"]
                         else:
                             config = with_overrides(
-                                variant.config,
+                                variant.config(size),
                                 store=str(data_dir / genre),
                                 model_size_px=(size, size),
                                 snapshot_every_images=args.snapshot_every,

@@ -35,7 +35,7 @@ def bench_config(
     size_px: int | None = None,
     width: int | None = None,
 ):
-    config = preset(preset_name)
+    config = preset(preset_name, (size_px, size_px) if size_px else None)  # as `vjgan train` resolves it
     config = dataclasses.replace(
         config,
         batch_size=batch_size or config.batch_size,

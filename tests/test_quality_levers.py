@@ -76,6 +76,36 @@ def test_modern2_keeps_moderns_networks_and_changes_only_the_screened_levers():
     assert preset("modern2").augment == "color:0.5,translation,zoom,cutout"  # half the colour changes, zoom added
 
 
+def test_modern2_trains_frames_under_96_px_with_full_colour_and_no_penalty():
+    small = preset("modern2", (64, 64))
+    assert small.augment == "color,translation,zoom,cutout" and small.gradient_penalty == 0.0
+    assert preset("modern2", (64, 112)) == small  # the short side decides (a 16:9 store)
+    assert preset("modern2", (96, 96)) == preset("modern2", (96, 160)) == preset("modern2")
+    assert preset("modern", (64, 64)) == preset("modern")  # presets without small-frame settings are as named
+    changed = sorted(change.split(":")[0] for change in run_setting_changes(small, preset("modern2")))
+    assert changed == ["augment", "gradient_penalty", "gradient_penalty_every_steps"]
+
+
+def test_vjgan_train_resolves_the_preset_for_the_stores_frame_size_before_the_flags(tmp_path):
+    from conftest import write_frame_store
+    from media import gradient_frames
+
+    from vjgan.cli import build_parser
+    from vjgan.cli.train import resolve_config
+
+    store = str(write_frame_store(tmp_path / "genre", gradient_frames(4, 32, 32)))
+
+    def resolved(*flags):
+        argv = ["train", store, *flags]
+        return resolve_config(build_parser(argv).parse_args(argv), [store])
+
+    small = resolved("--preset", "modern2")
+    assert small.model.size_px == (32, 32) and small.gradient_penalty == 0.0 and small.augment.startswith("color,")
+    assert resolved("--preset", "modern2", "--augment", "translation").augment == "translation"  # a flag still wins
+    large = resolved("--preset", "modern2", "--size", "96")
+    assert large.gradient_penalty == 1.0 and large.augment == preset("modern2").augment
+
+
 def test_modern256_makes_and_scores_256_px_frames():
     config = preset("modern256")
     with torch.no_grad():

@@ -100,7 +100,7 @@ class DemoProfile:
         """The run's settings for a training budget of `minutes_total` (this genre's share)."""
         images_total = max(1, round(self.images_per_second * minutes_total * 60))
         return with_overrides(
-            preset(self.train_preset),
+            preset(self.train_preset, (self.size_px, self.size_px)),
             store=str(Path(store).resolve()),
             model_size_px=(self.size_px, self.size_px),
             model_width=self.model_width,

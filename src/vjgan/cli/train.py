@@ -140,13 +140,14 @@ def register(parser) -> None:
 
 def resolve_config(args, stores: list[str]):
     """The run's config from the flags, learning from `stores` (none for a dry run)."""
-    config = preset(args.preset or "seed96")
+    size_px = args.model_size_px or store_size_px(stores)
+    config = preset(args.preset or "seed96", size_px)  # None (a dry run without --size): the preset's own size
     if args.images_per_epoch is not None and args.epochs is None:
         raise VjganError("--images-per-epoch: give --epochs too (the schedule is epochs x images per epoch)")
     if args.epochs is not None:
         config = with_epochs(config, args.epochs, args.images_per_epoch)
     store = stores[0] if len(stores) == 1 else tuple(stores) or None
-    return from_flags(config, args, store=store, model_size_px=args.model_size_px or store_size_px(stores))
+    return from_flags(config, args, store=store, model_size_px=size_px)
 
 
 def store_size_px(stores: list[str]) -> tuple[int, int] | None:

@@ -133,9 +133,9 @@ PRESETS = {
 # DiffAugment's shifts keeps D from memorising the layout of a small store (typo: two 6-second clips).
 # At 96 px, colour changes at half strength let D see the footage's brightness modes (typo's black and lit
 # frames) and R3GAN's R1 + R2 penalties (lazy, every 4th step) kept a seed from collapsing (particles): every
-# genre 0.43-0.51 of modern's SWD over two seeds, where the misses were. At 64 px they cost 17% of the
-# images and make runs vary from seed to seed (typo 0.49 -> 0.61-0.84 of modern, organic 0.84 -> 1.07):
-# there the settings before them are better (bench/RESULTS.md, "Seed 1 at 64 px"); a per-size rule is next.
+# genre 0.43-0.51 of modern's SWD over two seeds, where the misses were. Below 96 px they cost 17% of the
+# images and make runs vary from seed to seed (typo 0.49 -> 0.61-0.84 of modern, organic 0.84 -> 1.07), so
+# smaller frames keep the settings before them (SMALL_FRAME_SETTINGS; bench/RESULTS.md, "Seed 1 at 64 px").
 PRESETS["modern2"] = dataclasses.replace(
     PRESETS["modern"],
     model=dataclasses.replace(PRESETS["modern"].model, width=16),
@@ -158,9 +158,22 @@ PRESETS["modern256"] = dataclasses.replace(
 )
 
 
-def preset(name: str) -> TrainConfig:
+# Settings a preset trains frames under SMALL_FRAMES_BELOW_PX (short side) with, where its own were measured
+# to lose there. modern2 at 64 px, two seeds: full-strength colour without R1 + R2 beat half-strength colour
+# with them on 7 of 8 genre-seed cells (typo 0.49 against 0.61-0.84 of modern; bench/RESULTS.md).
+SMALL_FRAMES_BELOW_PX = 96
+SMALL_FRAME_SETTINGS = {
+    "modern2": {"augment": "color,translation,zoom,cutout", "gradient_penalty": 0.0, "gradient_penalty_every_steps": 1},
+}
+
+
+def preset(name: str, frame_px: tuple[int, int] | None = None) -> TrainConfig:
+    """The named preset, for frames of `frame_px` (height, width) where known: a preset tuned on larger
+    frames takes its SMALL_FRAME_SETTINGS for small ones. Flags and overrides go on top of this."""
     if name not in PRESETS:
         raise VjganError(f"preset {name!r}: unknown; choose one of {', '.join(PRESETS)}")
+    if frame_px is not None and min(frame_px) < SMALL_FRAMES_BELOW_PX:
+        return dataclasses.replace(PRESETS[name], **SMALL_FRAME_SETTINGS.get(name, {}))
     return PRESETS[name]
 
 
