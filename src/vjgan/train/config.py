@@ -159,8 +159,7 @@ PRESETS["modern256"] = dataclasses.replace(
 
 
 # Settings a preset trains frames under SMALL_FRAMES_BELOW_PX (short side) with, where its own were measured
-# to lose there. modern2 at 64 px, two seeds: full-strength colour without R1 + R2 beat half-strength colour
-# with them on 7 of 8 genre-seed cells (typo 0.49 against 0.61-0.84 of modern; bench/RESULTS.md).
+# to lose there (modern2: the comment above it).
 SMALL_FRAMES_BELOW_PX = 96
 SMALL_FRAME_SETTINGS = {
     "modern2": {"augment": "color,translation,zoom,cutout", "gradient_penalty": 0.0, "gradient_penalty_every_steps": 1},
