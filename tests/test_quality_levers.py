@@ -62,11 +62,17 @@ def test_a_negative_gradient_penalty_is_refused():
         _tiny(gradient_penalty=-1.0)
 
 
+def test_a_negative_count_of_batchnorm_latents_is_refused():
+    with pytest.raises(VjganError, match="ema_batchnorm_latents=-1"):
+        _tiny(ema_batchnorm_latents=-1)
+
+
 def test_modern2_keeps_moderns_networks_and_changes_only_the_screened_levers():
     changed = sorted(change.split(":")[0] for change in run_setting_changes(preset("modern"), preset("modern2")))
     assert changed == [
         "augment",
         "batch_size",
+        "ema_batchnorm_latents",
         "gradient_penalty",
         "gradient_penalty_every_steps",
         "loss",

@@ -4,6 +4,7 @@ resuming where the random streams were saved on another kind of device.
 The graph itself needs a GPU: `bench/train.py --verify-graph` checks it there (bench/RESULTS.md).
 """
 
+import copy
 import dataclasses
 
 import pytest
@@ -13,7 +14,7 @@ from test_train import TOTAL_IMAGES, assert_same_run, cli_args, reference, store
 
 from vjgan.cli import main
 from vjgan.errors import RunError
-from vjgan.model.networks import Generator, ModelConfig
+from vjgan.model.networks import Generator, ModelConfig, sample_latents
 from vjgan.run import checkpoint as ckpt
 from vjgan.train.distributed import World
 from vjgan.train.loop import train
@@ -34,6 +35,30 @@ def test_update_ema_mixes_weights_by_the_decay_tensor_and_copies_batchnorm_stati
     for old, new, target in zip(before, G_ema.parameters(), G.parameters()):
         torch.testing.assert_close(new, 0.75 * old + 0.25 * target)
     assert all(torch.equal(a, b) for a, b in zip(G_ema.buffers(), G.buffers()))
+
+
+def test_measuring_ema_gs_batchnorm_statistics_leaves_training_untouched(store, reference, tmp_path):
+    """With `ema_batchnorm_latents` a run trains exactly as without it (weights, optimizer and random states):
+    only EMA-G's BatchNorm statistics differ, and they are those of EMA-G's own activations, where G's were copied."""
+    config = tiny_config(store, ema_batchnorm_latents=24)  # three batches of 8
+    train(config, tmp_path / "measured")
+    measured, plain = load_file(ckpt.latest_checkpoint(tmp_path / "measured")), load_file(ckpt.latest_checkpoint(reference))
+    differing = {name for name in measured if not torch.equal(measured[name], plain[name])}
+    batchnorm_buffers = {"running_mean", "running_var", "num_batches_tracked"}
+    assert differing and all(name.startswith("G_ema.") and name.rsplit(".", 1)[1] in batchnorm_buffers for name in differing)
+
+    G_ema, _ = ckpt.load_generator(tmp_path / "measured")
+    name, layer = next((n, m) for n, m in G_ema.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm))
+    inputs = []  # the first BatchNorm layer's input over the latents, measured as training normalises: 3 batches of 8
+    layer.register_forward_pre_hook(lambda module, args: inputs.append(args[0].detach().transpose(0, 1).flatten(1)))
+    latents = sample_latents(24, config.model.z_dim, config.model.latent, torch.Generator().manual_seed(config.seed))
+    expected_mean, expected_var = layer.running_mean.clone(), layer.running_var.clone()
+    with torch.no_grad():
+        copy.deepcopy(G_ema).train()(latents)  # (the copy's statistics move, not G_ema's)
+    per_channel = inputs[0]  # (channels, 24 images x positions)
+    torch.testing.assert_close(expected_mean, per_channel.mean(1))
+    torch.testing.assert_close(expected_var, per_channel.reshape(len(per_channel), 3, -1).var(2).mean(1))
+    assert not torch.allclose(measured[f"G.{name}.running_mean"], expected_mean, atol=1e-3)  # G's, what a plain run copies
 
 
 @pytest.mark.parametrize("images_seen", [0, 100_000])

@@ -44,6 +44,7 @@ class TrainConfig:
     augment: str = ""  # DiffAugment policy, e.g. "color:0.5,translation,cutout" (op:strength); "" = none
     ema_half_life_images: int = 10_000  # images after which the EMA generator's memory halves
     ema_rampup: float = 0.05  # half-life at most this fraction of the images seen so far; 0: fixed half-life
+    ema_batchnorm_latents: int = 0  # latents EMA-G's BatchNorm statistics are measured on at snapshots and checkpoints; 0: G's
     images_total: int = 5_000_000  # images to train on, all sessions together (1000 epochs x 5000)
     snapshot_every_images: int = 5_000  # images between fixed-noise snapshots (one per original epoch)
     checkpoint_every_images: int = 50_000  # images between checkpoints
@@ -91,6 +92,8 @@ class TrainConfig:
             raise VjganError(f"train setting data_budget_gib={self.data_budget_gib}: must be more than 0")
         if not (math.isfinite(self.gradient_penalty) and self.gradient_penalty >= 0):
             raise VjganError(f"train setting gradient_penalty={self.gradient_penalty}: must be 0 (off) or a positive number")
+        if self.ema_batchnorm_latents < 0:
+            raise VjganError(f"train setting ema_batchnorm_latents={self.ema_batchnorm_latents}: must be 0 (copy G's) or more")
         if not self.ema_rampup >= 0:
             raise VjganError(f"train setting ema_rampup={self.ema_rampup}: must be 0 (off) or more")
         if self.minutes is not None and not self.minutes > 0:
@@ -145,6 +148,7 @@ PRESETS["modern2"] = dataclasses.replace(
     augment="color:0.5,translation,zoom,cutout",
     gradient_penalty=1.0,
     gradient_penalty_every_steps=4,
+    ema_batchnorm_latents=1024,
 )
 # For a GPU, to render at 1080p: modern2's training settings on a 256 px network of full width (channels
 # 64 at 256 px up to 512 at the 4x4 base grid). Not measured on a GPU yet (see bench/RESULTS.md). On a 512 px

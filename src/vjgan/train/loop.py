@@ -42,7 +42,7 @@ from vjgan.train.state import (
     new_state,
     restore_checkpoint,
     save_checkpoint,
-    share_batchnorm_statistics,
+    settle_batchnorm_statistics,
 )
 from vjgan.train.step import TrainStep, step_on_random_frames
 
@@ -109,6 +109,7 @@ def _train(
     bank_latents = latent_from_gaussian(state.noise_bank, config.model.latent)  # (bank, z_dim): what snapshots render
     nets = state.nets
     if start_checkpoint is None:  # a new run: its first frame and first checkpoint, before any training
+        settle_batchnorm_statistics(state, config, world)
         if world.is_main:
             take_snapshot(nets, bank_latents, snapshots, run, counters.images_seen)
         save_checkpoint(run, config, state, world)
@@ -150,7 +151,7 @@ def _train(
 
                 # snapshot
                 if crossed(images_before, counters.images_seen, config.snapshot_every_images) or finished:
-                    share_batchnorm_statistics(nets, world)
+                    settle_batchnorm_statistics(state, config, world)
                     if world.is_main:
                         take_snapshot(nets, bank_latents, snapshots, run, counters.images_seen)
 

@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 from vjgan.console import console
+from vjgan.device import autocast_dtype
 from vjgan.errors import RunError
-from vjgan.model.networks import Discriminator, Generator
+from vjgan.model.networks import Discriminator, Generator, sample_latents
 from vjgan.run import checkpoint as ckpt
 from vjgan.run.checkpoint import Counters
 from vjgan.run.directory import RunDir
@@ -178,6 +179,43 @@ def share_batchnorm_statistics(nets: Networks, world: World) -> None:
     copy_tensors(nets.G_ema.buffers(), nets.G.buffers())
 
 
+@torch.no_grad()
+def settle_batchnorm_statistics(state: TrainingState, config: TrainConfig, world: World) -> None:
+    """Give EMA-G the BatchNorm statistics its snapshot or checkpoint is taken with.
+
+    G's own statistics describe G's activations over its last few batches, not those of the EMA's averaged
+    weights, and GAN training moves G's weights around their average by more than the statistics can stand:
+    EMA-G's frames then swing in brightness and detail from one snapshot to the next (bench/RESULTS.md,
+    "EMA-G's BatchNorm statistics"). With `ema_batchnorm_latents` they are measured on EMA-G itself, as SWA's
+    update_bn does: that many fixed latents, in batches of a training shard's size and at the training
+    precision, so each layer is normalised as in training. Nothing random that training draws is touched,
+    so a resumed run stays the uninterrupted one; every rank measures the same latents.
+    """
+    nets = state.nets
+    share_batchnorm_statistics(nets, world)
+    if config.ema_batchnorm_latents == 0:
+        return
+    layers = [module for module in nets.G_ema.modules() if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # a plain average over the batches below
+    shard_batch = max(1, config.batch_size // world.size // len(state.streams))
+    generator = torch.Generator().manual_seed(config.seed)
+    latents = sample_latents(config.ema_batchnorm_latents, config.model.z_dim, config.model.latent, generator, world.device)
+    amp_dtype = autocast_dtype(config.precision, world.device)
+    autocast = torch.autocast(world.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None)
+    nets.G_ema.train()
+    try:
+        with autocast:
+            for batch in latents.split(shard_batch):
+                nets.G_ema(batch)
+    finally:
+        nets.G_ema.eval()
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+
+
 def diverged_error(run: RunDir, images_seen: int, what: str) -> RunError:
     last_good = ckpt.latest_checkpoint(run.path)
     return RunError(
@@ -189,7 +227,7 @@ def diverged_error(run: RunDir, images_seen: int, what: str) -> RunError:
 def save_checkpoint(run: RunDir, config: TrainConfig, state: TrainingState, world: World) -> None:
     """Write a checkpoint (rank 0), unless the weights or the open window hold NaN/inf (then stop)."""
     nets, counters = state.nets, state.counters
-    share_batchnorm_statistics(nets, world)
+    settle_batchnorm_statistics(state, config, world)
     weights = [*nets.G.parameters(), *nets.D.parameters()]
     finite = bool(torch.stack([torch.isfinite(w).all() for w in weights] + [torch.isfinite(state.loss_sums).all()]).all())
     if any_rank(not finite, world):
