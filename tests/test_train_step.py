@@ -61,6 +61,11 @@ def test_measuring_ema_gs_batchnorm_statistics_leaves_training_untouched(store, 
     assert not torch.allclose(measured[f"G.{name}.running_mean"], expected_mean, atol=1e-3)  # G's, what a plain run copies
 
 
+def test_a_run_made_copying_gs_statistics_resumes_measuring_them(store, tmp_path):
+    train(tiny_config(store, images_total=160), tmp_path / "run")
+    assert train(tiny_config(store, images_total=320, ema_batchnorm_latents=16), tmp_path / "run").images_seen == 320
+
+
 @pytest.mark.parametrize("images_seen", [0, 100_000])
 def test_a_step_moves_ema_g_by_the_decay_of_its_own_images_seen(store, images_seen):
     """The decay is a tensor each call refills (a recorded CUDA graph would otherwise keep the first one)."""

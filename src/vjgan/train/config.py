@@ -24,8 +24,20 @@ DATA_MODES = ("auto", "memory", "stream")
 # Settings of one session rather than of the run: changing them on resume keeps the run's history.
 # (Training further with a larger `images_total` is the point of resuming; the rest only changes where
 # and how fast the same maths runs, or for how long this session may run. A store given at another
-# path is checked by its manifest instead, see run.directory.)
-SESSION_FIELDS = ("images_total", "minutes", "precision", "compile", "cuda_graph", "device", "store", "data", "data_budget_gib")
+# path is checked by its manifest instead, see run.directory. EMA-G's BatchNorm statistics are measured
+# for its frames only, so a run made before `modern2` measured them takes it up on resume.)
+SESSION_FIELDS = (
+    "images_total",
+    "minutes",
+    "precision",
+    "compile",
+    "cuda_graph",
+    "device",
+    "store",
+    "data",
+    "data_budget_gib",
+    "ema_batchnorm_latents",
+)
 
 
 @dataclass(frozen=True)
