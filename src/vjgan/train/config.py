@@ -151,6 +151,8 @@ PRESETS = {
 # genre 0.43-0.51 of modern's SWD over two seeds, where the misses were. Below 96 px they cost 17% of the
 # images and make runs vary from seed to seed (typo 0.49 -> 0.61-0.84 of modern, organic 0.84 -> 1.07), so
 # smaller frames keep the settings before them (SMALL_FRAME_SETTINGS; bench/RESULTS.md, "Seed 1 at 64 px").
+# EMA-G's BatchNorm statistics are measured on EMA-G: G's, copied, swung its frames by up to 3x in SWD from
+# one checkpoint to the next (particles at 64 px 0.63 -> 0.49 of modern; "EMA-G's BatchNorm statistics").
 PRESETS["modern2"] = dataclasses.replace(
     PRESETS["modern"],
     model=dataclasses.replace(PRESETS["modern"].model, width=16),
