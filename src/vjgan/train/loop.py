@@ -149,15 +149,16 @@ def _train(
                     counters.window_steps = 0
                     window_start, window_images = now, 0
 
-                # snapshot
-                if crossed(images_before, counters.images_seen, config.snapshot_every_images) or finished:
-                    settle_batchnorm_statistics(state, config, world)
-                    if world.is_main:
-                        take_snapshot(nets, bank_latents, snapshots, run, counters.images_seen)
-
-                # checkpoint, or stop at the time budget / on Ctrl-C (after a checkpoint, so no work is lost)
+                # snapshot, checkpoint, or stop at the time budget / on Ctrl-C (after a checkpoint, so no work is lost)
+                snapshot_due = crossed(images_before, counters.images_seen, config.snapshot_every_images) or finished
                 stop_now = not finished and stop.agreed(world, at_log_step)
-                if crossed(images_before, counters.images_seen, config.checkpoint_every_images) or finished or stop_now:
+                at_checkpoint = crossed(images_before, counters.images_seen, config.checkpoint_every_images)
+                checkpoint_due = at_checkpoint or finished or stop_now
+                if snapshot_due or checkpoint_due:  # EMA-G's statistics, once for both
+                    settle_batchnorm_statistics(state, config, world)
+                if snapshot_due and world.is_main:
+                    take_snapshot(nets, bank_latents, snapshots, run, counters.images_seen)
+                if checkpoint_due:
                     counters.seconds = seconds_before + time.monotonic() - loop_start
                     save_checkpoint(run, config, state, world)
                 if finished or stop_now:

@@ -225,9 +225,9 @@ def diverged_error(run: RunDir, images_seen: int, what: str) -> RunError:
 
 
 def save_checkpoint(run: RunDir, config: TrainConfig, state: TrainingState, world: World) -> None:
-    """Write a checkpoint (rank 0), unless the weights or the open window hold NaN/inf (then stop)."""
+    """Write a checkpoint (rank 0), unless the weights or the open window hold NaN/inf (then stop). The caller
+    settles the BatchNorm statistics first (`settle_batchnorm_statistics`), once for a snapshot of the same step too."""
     nets, counters = state.nets, state.counters
-    settle_batchnorm_statistics(state, config, world)
     weights = [*nets.G.parameters(), *nets.D.parameters()]
     finite = bool(torch.stack([torch.isfinite(w).all() for w in weights] + [torch.isfinite(state.loss_sums).all()]).all())
     if any_rank(not finite, world):
