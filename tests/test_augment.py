@@ -1,10 +1,13 @@
 """DiffAugment: reproducible from a generator, per-sample, differentiable, reference strengths."""
 
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vjgan.errors import VjganError
-from vjgan.model.augment import diff_augment, parse_policy
+from vjgan.model.augment import _bicubic_axis_aligned, diff_augment, parse_policy
 
 ALL = "color,translation,zoom,cutout"
 
@@ -74,6 +77,25 @@ def test_zoom_scales_each_image_about_its_centre_by_a_log_normal_factor():
     centre_y = (rows * positions).sum(1) / rows.sum(1)
     centre_x = (cols * positions).sum(1) / cols.sum(1)
     assert torch.allclose(centre_y, torch.tensor(31.5), atol=0.6) and torch.allclose(centre_x, torch.tensor(31.5), atol=0.6)
+
+
+def test_zoom_keeps_the_contrast_of_fine_detail():
+    # a bilinear zoom near 1x averages neighbouring pixels and keeps ~85% of this grating's contrast
+    stripes = torch.cos(torch.arange(64.0) * (2 * math.pi / 4)).expand(200, 3, 64, 64).contiguous()  # 4 px period
+    zoomed = diff_augment(stripes, "zoom", torch.Generator().manual_seed(2))
+    centre = zoomed[:, :, 24:40, 24:40]  # read from inside the frame at every zoom factor drawn
+    assert (centre.square().mean() / stripes.square().mean()).sqrt() > 0.95
+
+
+def test_zoom_resamples_as_grid_samples_bicubic_mode_with_zero_fill():
+    draws = torch.Generator().manual_seed(9)
+    images = torch.rand(12, 3, 16, 24, generator=draws) * 2 - 1  # not square: each axis has its own matrix
+    maps = torch.zeros(12, 2, 3)
+    maps[:, 0, 0] = maps[:, 1, 1] = torch.exp2(torch.randn(12, generator=draws) * 0.5)  # shrink and magnify
+    maps[:, :, 2] = torch.rand(12, 2, generator=draws) - 0.5  # shifts up to a quarter frame, off pixel centres
+    grid = F.affine_grid(maps, [12, 3, 16, 24], align_corners=False)
+    expected = F.grid_sample(images, grid, mode="bicubic", padding_mode="zeros", align_corners=False)
+    torch.testing.assert_close(_bicubic_axis_aligned(images, maps), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_a_shift_then_a_zoom_is_one_resampling_that_matches_them_done_in_turn():
@@ -180,3 +202,11 @@ def test_empty_policy_leaves_images_alone_and_unknown_names_are_refused():
     assert parse_policy(" color , cutout ") == (("color", 1.0), ("cutout", 1.0))
     with pytest.raises(VjganError, match="rotate"):
         parse_policy("color,rotate")
+
+
+def test_the_trainings_autocast_leaves_augmentation_in_float32():
+    images = _images(n=4, size=32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # D's step augments inside it: maps and resampling stay float32
+        augmented = diff_augment(images, ALL, torch.Generator().manual_seed(5))
+    assert augmented.dtype == torch.float32
+    torch.testing.assert_close(augmented, diff_augment(images, ALL, torch.Generator().manual_seed(5)))
