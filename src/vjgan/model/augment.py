@@ -14,7 +14,8 @@ layout; zoom beside the shifts took that store's coarse-level SWD from 131 to 93
 Bicubic, not bilinear: a bilinear zoom near 1x averages neighbouring pixels, which blurs every frame D
 sees, real and fake alike, so D stops telling sharp detail from soft and G is not pushed to draw it
 (a 4-pixel grating keeps 85% of its contrast through a bilinear zoom, 99% through a bicubic one; on issue
-15's organic store, whose moire rings G drew as blur, the finest-level SWD fell by a quarter; bench/RESULTS.md).
+15's organic store at 96 px, whose moire rings G drew as blur, the finest-level SWD fell from 70-91 to 27-64
+over three seeds; bench/RESULTS.md "Zoom resampled bicubic").
 
 `color` is three operations a policy may also name one by one: `brightness`, `saturation`, `contrast`.
 A policy names its operations in order, each at the reference strength or scaled by a factor after a
@@ -196,7 +197,8 @@ def _bicubic_axis_aligned(x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
     """grid_sample(mode="bicubic", zero fill) for maps that only scale and shift each axis, as two matrix
     products: rows, then columns (each output pixel reads 4 x 4 source pixels, a band of each matrix). On a
     CPU this runs 2-3x faster than grid_sample's bicubic mode, forward and backward: 5 against 14 ms for 64
-    frames at 64 px on 2 cores, 16 against 32 at 96 px, where bilinear takes 4 and 9."""
+    frames at 64 px on 2 cores, 16 against 32 at 96 px, where bilinear takes 4 and 9. The matrices are dense,
+    so the cost grows with the side cubed: at 256 px and above it is a GPU's matrix units that carry it."""
     if maps[:, 0, 1].any() or maps[:, 1, 0].any():
         raise ValueError("bicubic resampling here takes axis-aligned maps only (scale and shift)")
     _, _, height, width = x.shape
