@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from vjgan.errors import VjganError
-from vjgan.model.augment import _bicubic_axis_aligned, diff_augment, parse_policy
+from vjgan.model.augment import bicubic_axis_aligned, diff_augment, parse_policy
 
 ALL = "color,translation,zoom,cutout"
 
@@ -95,7 +95,7 @@ def test_zoom_resamples_as_grid_samples_bicubic_mode_with_zero_fill():
     maps[:, :, 2] = torch.rand(12, 2, generator=draws) - 0.5  # shifts up to a quarter frame, off pixel centres
     grid = F.affine_grid(maps, [12, 3, 16, 24], align_corners=False)
     expected = F.grid_sample(images, grid, mode="bicubic", padding_mode="zeros", align_corners=False)
-    torch.testing.assert_close(_bicubic_axis_aligned(images, maps), expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(bicubic_axis_aligned(images, maps), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_a_shift_then_a_zoom_is_one_resampling_that_matches_them_done_in_turn():

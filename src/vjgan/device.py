@@ -66,3 +66,13 @@ def autocast_dtype(precision: str, device: "torch.device") -> "torch.dtype | Non
     if precision == "fp32" or (precision == "auto" and not bf16_is_native(device)):
         return None
     return torch.bfloat16
+
+
+def autocast(device: "torch.device", amp_dtype: "torch.dtype | None", cache_enabled: bool = True) -> "torch.autocast":
+    """The networks' autocast context: `amp_dtype` (from `autocast_dtype`), or off where that is None, so
+    float32 runs go through the same `with` as bf16 ones."""
+    import torch
+
+    return torch.autocast(
+        device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None, cache_enabled=cache_enabled
+    )

@@ -25,13 +25,14 @@ so it antialiases), handles the crop in the same step, and on a CPU is faster th
 import dataclasses
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vjgan.errors import RenderError
+from vjgan.kernels import keys_cubic
 
 LAYOUTS = ("single", "grid", "wall")
 FILTERS = ("nearest", "bilinear", "bicubic", "lanczos")
@@ -224,19 +225,15 @@ def triangle(x: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - np.abs(x), 0.0, None)
 
 
-def keys_cubic(x: np.ndarray) -> np.ndarray:
-    x = np.abs(x)
-    a = BICUBIC_A
-    near = ((a + 2) * x - (a + 3)) * x * x + 1  # |x| <= 1
-    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a  # 1 < |x| < 2
-    return np.where(x <= 1, near, np.where(x < 2, far, 0.0))
-
-
 def lanczos(x: np.ndarray) -> np.ndarray:
     return np.where(np.abs(x) < LANCZOS_LOBES, np.sinc(x) * np.sinc(x / LANCZOS_LOBES), 0.0)
 
 
-KERNELS = {"bilinear": (triangle, 1.0), "bicubic": (keys_cubic, 2.0), "lanczos": (lanczos, float(LANCZOS_LOBES))}
+KERNELS = {
+    "bilinear": (triangle, 1.0),
+    "bicubic": (partial(keys_cubic, a=BICUBIC_A), 2.0),
+    "lanczos": (lanczos, float(LANCZOS_LOBES)),
+}
 
 
 def arrange_centred(cells: torch.Tensor, rows: int, cols: int, frame_size_wh: tuple[int, int]) -> torch.Tensor:

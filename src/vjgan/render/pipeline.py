@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from vjgan.console import FramesPerSecondColumn, make_progress
-from vjgan.device import DEVICES, PRECISIONS, autocast_dtype, pick_device
+from vjgan.device import DEVICES, PRECISIONS, autocast, autocast_dtype, pick_device
 from vjgan.errors import RenderError
 from vjgan.model.networks import Generator, latent_from_gaussian
 from vjgan.render import video
@@ -157,7 +157,7 @@ class LatentRenderer:
         outputs = []
         for part in gaussian.to(self.device).split(self.batch):
             z = latent_from_gaussian(part * self.truncation, self.latent)  # (b, z_dim) in the model's own distribution
-            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+            with autocast(self.device, self.amp_dtype):
                 outputs.append(self.generator(z).float())  # (b, 3, h, w); seed96 is unbounded
         return torch.cat(outputs).clamp_(-1, 1)
 

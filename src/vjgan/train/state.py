@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from vjgan.console import console
-from vjgan.device import autocast_dtype
+from vjgan.device import autocast, autocast_dtype
 from vjgan.errors import RunError
 from vjgan.model.networks import Discriminator, Generator, sample_latents
 from vjgan.run import checkpoint as ckpt
@@ -203,11 +203,9 @@ def settle_batchnorm_statistics(state: TrainingState, config: TrainConfig, world
     shard_batch = max(1, config.batch_size // world.size // len(state.streams))
     generator = torch.Generator().manual_seed(config.seed)
     latents = sample_latents(config.ema_batchnorm_latents, config.model.z_dim, config.model.latent, generator, world.device)
-    amp_dtype = autocast_dtype(config.precision, world.device)
-    autocast = torch.autocast(world.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None)
     nets.G_ema.train()
     try:
-        with autocast:
+        with autocast(world.device, autocast_dtype(config.precision, world.device)):
             for batch in latents.split(shard_batch):
                 nets.G_ema(batch)
     finally:
