@@ -154,7 +154,10 @@ def test_a_render_killed_at_random_instants_never_leaves_a_half_clip(tiny_run, t
         # a random instant of the writing: from the moment the clip's .partial appears (the model loaded)
         code = fork_and_kill(render, seconds=rng.uniform(0.0, writing), start_when=partial.exists)
         assert code in (None, 0)
-        outcomes["finished" if assert_whole_or_absent(clip, KILLED_N_FRAMES) else "killed writing"] += 1
+        finished = assert_whole_or_absent(clip, KILLED_N_FRAMES)
+        outcomes["finished" if finished else "killed writing"] += 1
+        if finished:  # the render ended before its kill: narrow the window (this machine's load varies)
+            writing *= 0.8
         assert [path.name for path in tmp_path.iterdir() if path != clip] in ([], [partial.name])  # nothing else left
         assert fork_call(render).returncode == 0  # the next run replaces the leftover and finishes
         assert assert_whole_or_absent(clip, KILLED_N_FRAMES) and not partial.exists()
