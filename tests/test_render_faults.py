@@ -26,11 +26,17 @@ SIZE_WH = (64, 64)  # every clip here: tiny, so that dozens of renders and kills
 SECONDS = 0.5  # 15 frames at 30 fps
 N_FRAMES = 15
 KILLS = 30  # random instants per killed command
-CLIP_ARGS = ("--seconds", str(SECONDS), "--size", "{}x{}".format(*SIZE_WH))
+
+
+def clip_args(seconds: float) -> tuple[str, ...]:
+    return ("--seconds", str(seconds), "--size", "{}x{}".format(*SIZE_WH))
+
+
+CLIP_ARGS = clip_args(SECONDS)
 # the clip the random kills aim at: 15 frames are written in ~15 ms, a window that a 2-core machine's
 # scheduling (the parent polls every 2 ms) can miss 15 times running; 16x the frames widen it ~7x
 KILLED_N_FRAMES = 16 * N_FRAMES
-KILLED_CLIP_ARGS = ("--seconds", str(16 * SECONDS), "--size", "{}x{}".format(*SIZE_WH))
+KILLED_CLIP_ARGS = clip_args(16 * SECONDS)
 # (output name, extra arguments): every writer a clip can go through
 OUTPUTS = {
     "h264": ("clip.mp4", ()),

@@ -129,7 +129,7 @@ def train_step(
     nets, streams = state.nets, state.streams
     shard_batch = config.batch_size // world.size // len(streams)
     # no autocast weight cache: a CUDA graph must not record casts of a cache it does not own
-    forward_dtype = autocast(world.device, amp_dtype, cache_enabled=False)
+    forward_autocast = autocast(world.device, amp_dtype, cache_enabled=False)
 
     # D step: real frames should score high, G's frames (detached: D's step must not move G) low
     nets.opt_d.zero_grad(set_to_none=True)
@@ -141,7 +141,7 @@ def train_step(
         real_images = real.sample(position, shard_batch, config.flip, shard["batch"])  # (b, 3, H, W) in [-1, 1]
         z = sample_latents(shard_batch, config.model.z_dim, config.model.latent, shard["latent"])  # (b, z_dim)
         use_shard_buffers(nets, position)
-        with forward_dtype:
+        with forward_autocast:
             fake = nets.G_forward(z)  # (b, 3, H, W)
             real_in = diff_augment(real_images, config.augment, shard["augment"]).requires_grad_(penalise)
             fake_in = diff_augment(fake.detach(), config.augment, shard["augment"]).requires_grad_(penalise)
@@ -163,7 +163,7 @@ def train_step(
     g_losses = []
     for position, (shard, fake, real_in) in enumerate(zip(streams, fakes, reals)):
         use_shard_buffers(nets, position)
-        with forward_dtype:
+        with forward_autocast:
             fake_scores = nets.D_forward(diff_augment(fake, config.augment, shard["augment"]))  # (b,)
             real_scores = None if real_in is None else real_scores_for_g(nets.D_forward, real_in)
             loss_g = g_loss(config.loss, fake_scores, real_scores)
