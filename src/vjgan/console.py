@@ -27,15 +27,16 @@ def printable(text: str) -> str:
     return raw.decode("utf-8", "backslashreplace").translate(_CONTROL_CHARACTERS)
 
 
-def make_progress(*extra_columns) -> Progress:
-    """A progress bar with count, elapsed and remaining time; `extra_columns` add rates or losses."""
+def make_progress(*extra_columns, remaining: ProgressColumn | None = None) -> Progress:
+    """A progress bar with count, elapsed and remaining time; `extra_columns` add rates or losses, and
+    `remaining` replaces rich's remaining time where the work can end before its count does."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         *extra_columns,
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        remaining or TimeRemainingColumn(),
         console=console,
         transient=False,
     )

@@ -43,14 +43,26 @@ IMAGES_TO_GOOD_QUALITY = {
 
 
 def quality_eta_line(
-    config: TrainConfig, images_seen: int, images_per_second: float, table: dict = IMAGES_TO_GOOD_QUALITY
+    config: TrainConfig,
+    images_seen: int,
+    images_per_second: float,
+    seconds_left: float | None = None,
+    table: dict = IMAGES_TO_GOOD_QUALITY,
 ) -> str:
-    """One line: at the measured rate, when the run reaches good quality and when its schedule ends."""
+    """One line: at the measured rate, when the run reaches good quality and when this session ends: at
+    the end of the image schedule, or at the time budget (`seconds_left` of `--minutes`) where that comes first."""
     height, width = config.model.size_px
     model = f"a `{config.model.arch}` net at {width}x{height}, width {config.model.width}"  # the arch, not the preset
     rate = f"at {images_per_second:.0f} img/s"
-    images_left = max(0, config.images_total - images_seen)
-    schedule = f"schedule: {config.images_total:,} images, {duration(images_left / images_per_second)} to go"
+    schedule_seconds = max(0, config.images_total - images_seen) / images_per_second
+    if seconds_left is not None and seconds_left < schedule_seconds:
+        session_end_images = images_seen + round(seconds_left * images_per_second)
+        schedule = f"time budget: {duration(seconds_left)} to go, ~{session_end_images:,} images at this rate"
+        session_end = "this session's time budget"
+    else:
+        session_end_images = config.images_total
+        schedule = f"schedule: {config.images_total:,} images, {duration(schedule_seconds)} to go"
+        session_end = "this run's schedule"
     good = table.get(measured_key(config))
     if good is None:
         return f"{rate}: no estimate of the time to good quality for {model} ({schedule})"
@@ -67,7 +79,7 @@ def quality_eta_line(
     if images_seen >= good.images:
         when = "already passed" if good.reached else "past where the bench's runs ended, still sharpening"
     else:
-        when += " from now" + ("; beyond this run's schedule" if config.images_total < good.images else "")
+        when += " from now" + (f"; beyond {session_end}" if session_end_images < good.images else "")
     return f"{rate}, {model} reaches good quality after {images}: {when} ({schedule})"
 
 

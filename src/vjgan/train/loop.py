@@ -119,8 +119,8 @@ def _train(
         return finish_session(run, counters.images_seen, counters.step, True, world)
 
     step = TrainStep(state, real, config, world)
-    progress = TrainingProgress(run, config, counters.images_seen, enabled=world.is_main)
     stop = StopRequest(config.minutes, session_start)
+    progress = TrainingProgress(run, config, counters.images_seen, enabled=world.is_main, deadline=stop.deadline)
     loop_start, seconds_before = time.monotonic(), counters.seconds
     window_start, window_images = loop_start, 0
     finished = False

@@ -2,7 +2,8 @@
 
 import time
 
-from rich.progress import TextColumn
+from rich.progress import TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from vjgan.console import console, make_progress
 from vjgan.interrupts import StopSignals
@@ -31,18 +32,40 @@ class StopRequest(StopSignals):
         return any_rank(time_is_up or self.interrupted, world)
 
 
-class TrainingProgress:
-    """The progress bar (rank 0): images seen / total, images/s, D and G loss, ETA; and, once the first log
-    window has measured the throughput, one line with the expected time to good quality (`train.expectations`)."""
+class SessionRemainingColumn(TimeRemainingColumn):
+    """rich's time remaining, capped by the session's deadline: a `--minutes` session ends there, long before
+    the run's image schedule (5,000,000 images by default) would."""
 
-    def __init__(self, run: RunDir, config: TrainConfig, images_seen: int, enabled: bool):
+    def __init__(self, deadline: float | None):
+        super().__init__()
+        self.deadline = deadline  # time.monotonic() at which the session stops; None: no time budget
+
+    def render(self, task) -> Text:
+        if self.deadline is None:
+            return super().render(task)
+        seconds_left = max(0.0, self.deadline - time.monotonic())
+        if task.time_remaining is not None and task.time_remaining <= seconds_left:
+            return super().render(task)
+        minutes, seconds = divmod(int(seconds_left), 60)
+        hours, minutes = divmod(minutes, 60)
+        return Text(f"{hours:d}:{minutes:02d}:{seconds:02d}", style="progress.remaining")
+
+
+class TrainingProgress:
+    """The progress bar (rank 0): images seen / total, images/s, D and G loss, time left (to the deadline
+    where that comes first); and, once the first log window has measured the throughput, one line with the
+    expected time to good quality (`train.expectations`)."""
+
+    def __init__(self, run: RunDir, config: TrainConfig, images_seen: int, enabled: bool, deadline: float | None):
         self.enabled = enabled
         self.config = config
+        self.deadline = deadline
         self.eta_shown = False
         self.bar = make_progress(
             TextColumn("{task.fields[rate]} img/s"),
             TextColumn("D {task.fields[d_loss]}"),
             TextColumn("G {task.fields[g_loss]}"),
+            remaining=SessionRemainingColumn(deadline),
         )
         self.task = self.bar.add_task(
             f"train {run.path.name}", total=config.images_total, completed=images_seen, rate="-", d_loss="-", g_loss="-"
@@ -66,7 +89,8 @@ class TrainingProgress:
         if not self.enabled:
             return
         if not self.eta_shown:
-            eta = quality_eta_line(self.config, record["images_seen"], record["images_per_second"])
+            seconds_left = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+            eta = quality_eta_line(self.config, record["images_seen"], record["images_per_second"], seconds_left)
             console.print(eta, markup=False, soft_wrap=True)
             self.eta_shown = True
         self.bar.update(
