@@ -5,7 +5,6 @@ import json
 import time
 
 from rich.progress import Progress
-
 from test_train import store, tiny_config  # noqa: F401 (fixture)
 
 from vjgan.model.networks import ModelConfig
