@@ -154,8 +154,8 @@ PRESETS = {
 # EMA-G's BatchNorm statistics are measured on EMA-G: G's, copied, swung its frames by up to 3x in SWD from
 # one checkpoint to the next (particles at 64 px 0.63 -> 0.49 of modern; "EMA-G's BatchNorm statistics").
 # Its zoom resamples bicubic (model.augment): bilinear blurred D's view of fine detail (organic at 96 px 0.60 ->
-# 0.44 of modern over three seeds, every other 96 px cell lower too; particles at 64 px 0.49 -> 0.56, one of
-# three seeds' runs worse; "Zoom resampled bicubic", "Every cell again on the bicubic zoom").
+# 0.44 of modern over three seeds, every other 96 px cell lower too; particles at 64 px 0.47 over five seeds;
+# "Zoom resampled bicubic", "Every cell again on the bicubic zoom", "Particles at 64 px over five seeds").
 PRESETS["modern2"] = dataclasses.replace(
     PRESETS["modern"],
     model=dataclasses.replace(PRESETS["modern"].model, width=16),
