@@ -63,16 +63,17 @@ def test_a_time_budget_that_ends_first_is_the_session_end_the_line_plans_with():
 
 def test_the_bar_counts_down_to_the_deadline_where_that_comes_before_the_schedule_ends():
     clock = [0.0]  # the bar's own clock, which its rate is measured on
-    column = SessionRemainingColumn(time.monotonic() + 90.0)
+    deadline = [time.monotonic() + 90.0]
+    column = SessionRemainingColumn(lambda: max(0.0, deadline[0] - time.monotonic()))
     progress = Progress(column, get_time=lambda: clock[0])
     task = progress.add_task("train", total=100)
     assert column.render(progress.tasks[task]).plain in ("0:01:30", "0:01:29")  # no rate yet: the deadline is all there is
     for clock[0], completed in ((5.0, 25), (10.0, 50)):  # 5 images/s
         progress.update(task, completed=completed)
     assert column.render(progress.tasks[task]).plain == "0:00:10"  # 50 images left: the schedule ends first
-    column.deadline = time.monotonic() + 5.0
+    deadline[0] = time.monotonic() + 5.0
     assert column.render(progress.tasks[task]).plain in ("0:00:05", "0:00:04")  # the deadline comes first
-    assert SessionRemainingColumn(None).render(progress.tasks[task]).plain == "0:00:10"
+    assert SessionRemainingColumn(lambda: None).render(progress.tasks[task]).plain == "0:00:10"
 
 
 def test_genres_that_differ_give_a_range_and_a_run_still_sharpening_a_lower_bound():

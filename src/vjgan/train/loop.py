@@ -120,7 +120,7 @@ def _train(
 
     step = TrainStep(state, real, config, world)
     stop = StopRequest(config.minutes, session_start)
-    progress = TrainingProgress(run, config, counters.images_seen, enabled=world.is_main, deadline=stop.deadline)
+    progress = TrainingProgress(run, config, counters.images_seen, enabled=world.is_main, stop=stop)
     loop_start, seconds_before = time.monotonic(), counters.seconds
     window_start, window_images = loop_start, 0
     finished = False

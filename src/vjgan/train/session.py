@@ -1,6 +1,7 @@
 """What surrounds one training session: stopping cleanly on request, and the progress bar."""
 
 import time
+from collections.abc import Callable
 
 from rich.progress import TextColumn, TimeRemainingColumn
 from rich.text import Text
@@ -20,6 +21,10 @@ class StopRequest(StopSignals):
         super().__init__()
         self.deadline = None if minutes is None else session_start + minutes * 60
 
+    def seconds_left(self) -> float | None:
+        """Seconds to the time budget's end; None without one."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
     @property
     def interrupted(self) -> bool:
         return self.requested
@@ -36,15 +41,13 @@ class SessionRemainingColumn(TimeRemainingColumn):
     """rich's time remaining, capped by the session's deadline: a `--minutes` session ends there, long before
     the run's image schedule (5,000,000 images by default) would."""
 
-    def __init__(self, deadline: float | None):
+    def __init__(self, seconds_left: Callable[[], float | None]):
         super().__init__()
-        self.deadline = deadline  # time.monotonic() at which the session stops; None: no time budget
+        self.seconds_left = seconds_left  # StopRequest.seconds_left: None without a time budget
 
     def render(self, task) -> Text:
-        if self.deadline is None:
-            return super().render(task)
-        seconds_left = max(0.0, self.deadline - time.monotonic())
-        if task.time_remaining is not None and task.time_remaining <= seconds_left:
+        seconds_left = self.seconds_left()
+        if seconds_left is None or (task.time_remaining is not None and task.time_remaining <= seconds_left):
             return super().render(task)
         minutes, seconds = divmod(int(seconds_left), 60)
         hours, minutes = divmod(minutes, 60)
@@ -56,16 +59,16 @@ class TrainingProgress:
     where that comes first); and, once the first log window has measured the throughput, one line with the
     expected time to good quality (`train.expectations`)."""
 
-    def __init__(self, run: RunDir, config: TrainConfig, images_seen: int, enabled: bool, deadline: float | None):
+    def __init__(self, run: RunDir, config: TrainConfig, images_seen: int, enabled: bool, stop: StopRequest):
         self.enabled = enabled
         self.config = config
-        self.deadline = deadline
+        self.stop = stop
         self.eta_shown = False
         self.bar = make_progress(
             TextColumn("{task.fields[rate]} img/s"),
             TextColumn("D {task.fields[d_loss]}"),
             TextColumn("G {task.fields[g_loss]}"),
-            remaining=SessionRemainingColumn(deadline),
+            remaining=SessionRemainingColumn(stop.seconds_left),
         )
         self.task = self.bar.add_task(
             f"train {run.path.name}", total=config.images_total, completed=images_seen, rate="-", d_loss="-", g_loss="-"
@@ -89,7 +92,7 @@ class TrainingProgress:
         if not self.enabled:
             return
         if not self.eta_shown:
-            seconds_left = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+            seconds_left = self.stop.seconds_left()
             eta = quality_eta_line(self.config, record["images_seen"], record["images_per_second"], seconds_left)
             console.print(eta, markup=False, soft_wrap=True)
             self.eta_shown = True
