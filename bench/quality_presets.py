@@ -189,6 +189,7 @@ def main() -> None:
     variants = [parse_variant(text) for text in args.variants]
     seeds = [int(s) for s in args.seeds.split(",")]
     args.work_dir.mkdir(parents=True, exist_ok=True)
+    args.sheet_dir.mkdir(parents=True, exist_ok=True)
     rows_path = args.work_dir / "rows.jsonl"
     done = read_rows(rows_path)
 
@@ -203,7 +204,8 @@ def main() -> None:
             swd_ref = SwdReference(reference, EvalConfig(seed=seeds[0]))
             table.append((FLOOR, genre, size, "-", "-", "-", floor["swd"], floor["diversity"], floor["store_diversity"]))
             sheet_rows.append((f"{genre} real", reference))
-            for variant in variants:
+            # The variant whose images `--images-of` matches trains first; the first given stays the baseline.
+            for variant in sorted(variants, key=lambda v: v.name != args.images_of):
                 for seed in seeds:
                     for number, (label, budget) in enumerate(schedules(args, variant, done, genre, size, seed)):
                         run_dir = args.work_dir / f"{genre}-{size}-{variant.name}-{label.replace(' ', '')}-s{seed}"
