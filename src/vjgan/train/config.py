@@ -168,7 +168,7 @@ PRESETS["modern2"] = dataclasses.replace(
     ema_batchnorm_latents=1024,
 )
 # For a GPU, to render at 1080p: modern2's training settings on a 256 px network of width 32 (channels 32 at
-# 256 px up to 256 at the 4x4 base grid; G 2.0M weights, D 2.8M, 3x modern2's). On a 512 px store it trains at
+# 256 px up to 256 at the 4x4 base grid; G 2.0M weights, D 2.8M: 3-4x modern2's at 256 px). On a 512 px store it trains at
 # 512 px (the store's size wins), one more block from the same 4x4 grid. Width 64 came first and lost the CPU proxy
 # issue 15 asks for (128 px, 8 minutes on 2 cores): it sees a third of width 32's images and was further from the
 # footage than `modern`; width 32 meets the target there, and image for image it is level with modern2's 16
