@@ -11,7 +11,7 @@ from vjgan.model.networks import ModelConfig
 from vjgan.train.config import preset
 from vjgan.train.expectations import IMAGES_TO_GOOD_QUALITY, GoodQuality, duration, measured_key, quality_eta_line
 from vjgan.train.loop import train
-from vjgan.train.session import SessionRemainingColumn
+from vjgan.train.session import SessionRemainingColumn, StopRequest
 
 
 def modern(size_px: int, width: int = 16, **changes):
@@ -63,15 +63,15 @@ def test_a_time_budget_that_ends_first_is_the_session_end_the_line_plans_with():
 
 def test_the_bar_counts_down_to_the_deadline_where_that_comes_before_the_schedule_ends():
     clock = [0.0]  # the bar's own clock, which its rate is measured on
-    deadline = [time.monotonic() + 90.0]
-    column = SessionRemainingColumn(lambda: max(0.0, deadline[0] - time.monotonic()))
+    stop = StopRequest(minutes=1.5, session_start=time.monotonic())
+    column = SessionRemainingColumn(stop.seconds_left)
     progress = Progress(column, get_time=lambda: clock[0])
     task = progress.add_task("train", total=100)
     assert column.render(progress.tasks[task]).plain in ("0:01:30", "0:01:29")  # no rate yet: the deadline is all there is
     for clock[0], completed in ((5.0, 25), (10.0, 50)):  # 5 images/s
         progress.update(task, completed=completed)
     assert column.render(progress.tasks[task]).plain == "0:00:10"  # 50 images left: the schedule ends first
-    deadline[0] = time.monotonic() + 5.0
+    stop.deadline = time.monotonic() + 5.0
     assert column.render(progress.tasks[task]).plain in ("0:00:05", "0:00:04")  # the deadline comes first
     assert SessionRemainingColumn(lambda: None).render(progress.tasks[task]).plain == "0:00:10"
 

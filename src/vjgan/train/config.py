@@ -168,14 +168,14 @@ PRESETS["modern2"] = dataclasses.replace(
     ema_batchnorm_latents=1024,
 )
 # For a GPU, to render at 1080p: modern2's training settings on a 256 px network of width 32 (channels 32 at
-# 256 px up to 256 at the 4x4 base grid; G 2.0M weights, D 2.8M: 3-4x modern2's at 256 px). On a 512 px store it trains at
-# 512 px (the store's size wins), one more block from the same 4x4 grid. Width 64 came first and lost the CPU proxy
-# issue 15 asks for (128 px, 8 minutes on 2 cores): it sees a third of width 32's images and was further from the
-# footage than `modern`; width 32 meets the target there, and image for image it is level with modern2's 16
-# (bench/RESULTS.md, "128 px CPU proxy, again"). A GPU makes width cheaper still: bench/device_quality256.sh
-# measures 16, 32 and 64 at 256 px. A snapshot of the 64-latent bank is 12.6 MB at 256 px (50 MB at 512): one per
-# 20,000 images keeps the default schedule's 250 snapshots (8 s of training video at 30 fps) to 3.1 GB, where one
-# per 5,000 would write 12.6 GB.
+# 256 px up to 256 at the 4x4 base grid; G 2.0M weights, D 2.8M: 3-4x modern2's at 256 px). On a 512 px store
+# it trains at 512 px (the store's size wins), one more block from the same 4x4 grid. Width 64 came first and
+# lost the CPU proxy issue 15 asks for (128 px, 8 minutes on 2 cores): it sees a third of width 32's images and
+# was further from the footage than `modern`; width 32 meets the target there, and image for image it is level
+# with modern2's 16 (bench/RESULTS.md, "128 px CPU proxy, again"). A GPU makes width cheaper still:
+# bench/device_quality256.sh measures 16, 32 and 64 at 256 px. A snapshot of the 64-latent bank is 12.6 MB at
+# 256 px (50 MB at 512): one per 20,000 images keeps the default schedule's 250 snapshots (8 s of training video
+# at 30 fps) to 3.1 GB, where one per 5,000 would write 12.6 GB.
 PRESETS["modern256"] = dataclasses.replace(
     PRESETS["modern2"],
     model=dataclasses.replace(PRESETS["modern2"].model, size_px=(256, 256), width=32),
